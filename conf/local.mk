@@ -1,0 +1,1 @@
+# conf: build fragment (included by the top Makefile.am)

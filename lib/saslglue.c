@@ -1,0 +1,2 @@
+/* saslglue: placeholder until its module lands */
+typedef int saslglue_placeholder_t;

@@ -1,0 +1,2 @@
+/* tok: placeholder until its module lands */
+typedef int tok_placeholder_t;

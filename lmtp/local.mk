@@ -1,0 +1,1 @@
+# lmtp: build fragment (included by the top Makefile.am)

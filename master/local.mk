@@ -1,0 +1,1 @@
+# master: build fragment (included by the top Makefile.am)

@@ -1,0 +1,1 @@
+# mupdate: build fragment (included by the top Makefile.am)
