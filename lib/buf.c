@@ -38,8 +38,10 @@ void buf_ensure(struct buf *b, size_t more)
         if (n > ((size_t)-1) / 2) { n = need; break; }
         n *= 2;
     }
+    int fresh = b->s == NULL;
     b->s = xrealloc(b->s, n);
     b->alloc = n;
+    if (fresh) b->s[b->len] = '\0';
 }
 
 void buf_truncate(struct buf *b, size_t len)

@@ -50,7 +50,8 @@
     X(REMOTE_DENIED,    "Remote server denied the request") \
     X(PROTOCOL_ERROR,   "Protocol error from peer") \
     X(DUPLICATE,        "Duplicate") \
-    X(USER_NONEXISTENT, "User does not exist")
+    X(USER_NONEXISTENT, "User does not exist") \
+    X(CANCELLED,        "Cancelled by the peer")
 
 enum cyrerr {
     CYRERR_OK = 0,
