@@ -71,6 +71,8 @@ static void test_buf_basic(void)
 static void test_buf_binary_and_growth(void)
 {
     struct buf b = BUF_INITIALIZER, c = BUF_INITIALIZER;
+    buf_ensure(&b, 10); /* a fresh buffer is terminated after ensure */
+    CU_ASSERT_STRING_EQUAL(buf_cstring(&b), "");
     buf_appendmap(&b, "a\0b", 3);
     CU_ASSERT_EQUAL(buf_len(&b), 3);
     CU_ASSERT_EQUAL(memcmp(buf_base(&b), "a\0b", 3), 0);
