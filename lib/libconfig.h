@@ -7,8 +7,18 @@
  *
  * Per-service overrides: after config_read(file, "proxyd"), a line
  * "proxyd_timeout: 45" beats "timeout: 30" for every getter in that process.
- * Pattern options (partition-NAME, NAME_password, ...) are read with
- * config_getpattern().
+ * "SERVICE_<option>" is accepted for any service name (and checked against
+ * the option's type); only the one for the current ident takes effect.
+ *
+ * Pattern options are kept verbatim and read with config_getpattern():
+ * partition-NAME, metapartition-NAME, NAME_password and NAME_mechs (murder
+ * backends), sasl_* and SERVICE_sasl_* (passed to Cyrus SASL).
+ *
+ * File format: "key: value" lines; blanks around key and value are
+ * trimmed; blank lines and lines starting with '#' are ignored; keys are
+ * case-insensitive; a line ending in '\' continues on the next; the last
+ * occurrence of a key wins; "@include: path" reads another file (relative
+ * paths are taken from the including file's directory).
  *
  * Errors: a bad value for a known option is an error naming file:line:key;
  * config_read() returns CYRERR_CONFIG and fills `errors`.  An unknown key is
@@ -16,7 +26,15 @@
  * config_read_or_exit(), which prints the errors and exits 75 (EX_TEMPFAIL).
  *
  * The configuration is process-wide state owned by this module; strings
- * returned by the getters are borrowed and live until config_reset().
+ * returned by the getters are borrowed and live until config_reset() or the
+ * next config_read().  Before config_read() the getters give the defaults.
+ * Read the file once, before starting threads; the getters are then safe to
+ * call from any thread.  A typed getter called on an option of another type
+ * is a programming error and fatal (config_getstring() works on every type
+ * and returns the value as written, or for an ENUM its canonical spelling;
+ * config_getint() also reads BYTES).
+ * Values of STRING options that start with "{configdirectory}" have it
+ * replaced by the configured directory.
  */
 #ifndef LIB_LIBCONFIG_H
 #define LIB_LIBCONFIG_H
@@ -35,7 +53,10 @@ enum opt_type {
 
 enum imapopt {
     IMAPOPT_ZERO = 0,
-#define IMAPOPT(name, type, def, extra, help) IMAPOPT_##name,
+/* IMAPOPT_<NAME> is the option; IMAPOPT_<name> (as written in the file)
+ * is an alias of the same value, since both spellings are in use. */
+#define IMAPOPT(id, name, type, def, extra, help) \
+    IMAPOPT_##id, IMAPOPT_##name = IMAPOPT_##id,
 #include "imapopts.h"
 #undef IMAPOPT
     IMAPOPT_LAST
@@ -84,8 +105,9 @@ int config_isset(enum imapopt opt);
 const char *config_getpattern(const char *prefix, const char *name);
 /* Convenience: the directory of partition `name`, or NULL. */
 const char *config_partitiondir(const char *name);
-/* Every key read from the file, in file order, for "key: value" listings:
- * calls fn for each; used by cyr_info. */
+/* Every key read from the file (and its includes) except lines with bad
+ * values, for "key: value" listings (cyr_info): calls fn once per key, for
+ * its last (effective) occurrence, in file order. */
 void config_foreach_set(void (*fn)(const char *key, const char *value,
                                    const char *file, int line, void *rock),
                         void *rock);
@@ -94,6 +116,14 @@ void config_foreach_set(void (*fn)(const char *key, const char *value,
 enum imapopt config_lookup(const char *name);
 /* The nearest known option name to `name` (edit distance), or NULL. */
 const char *config_suggest(const char *name);
+
+/* Check `value` against the type of `opt` as config_read() would.  Returns
+ * 0 or CYRERR_PARSE; on error, when `why` is not NULL, it receives a short
+ * explanation ("expected yes or no ...").  */
+struct buf;
+int config_check_value(enum imapopt opt, const char *value, struct buf *why);
+/* "string", "int", "switch", "enum", "duration" or "bytes". */
+const char *config_type_name(enum opt_type type);
 
 /* Frequently used shortcuts. */
 const char *config_dir(void);          /* configdirectory */
