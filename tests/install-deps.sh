@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential autoconf automake pkg-config libsasl2-dev libsasl2-modules
 sasl2-bin libssl-dev openssl libdb-dev db-util zlib1g-dev libcunit1-dev libedit-dev
-python3 python3-pytest"
+python3 python3-pytest isync"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
