@@ -13,10 +13,14 @@
  * begin one with cyrusdb_begin() and end it with cyrusdb_commit() or
  * cyrusdb_abort().  A transaction belongs to one database handle and one
  * thread.  CYRERR_DEADLOCK from any call inside a transaction means the
- * transaction was aborted; retry it from the start.
+ * transaction was aborted; retry it from the start (the handle must still be
+ * ended with cyrusdb_abort(), which then only frees it).  A failed commit
+ * also ends the transaction.  Keys are at least one byte long.
  *
  * Returns 0, CYRERR_NOTFOUND, CYRERR_EXISTS (store with CYRUSDB_NOOVERWRITE),
- * CYRERR_DEADLOCK, CYRERR_IO, CYRERR_CORRUPT or CYRERR_BADARGS.  Data fetched
+ * CYRERR_DEADLOCK, CYRERR_IO, CYRERR_CORRUPT, CYRERR_BADARGS,
+ * CYRERR_PERMISSION (a write through a CYRUSDB_READONLY handle), CYRERR_TOOBIG
+ * or CYRERR_LOCKED.  Data fetched
  * is copied into a caller-owned struct buf.
  */
 #ifndef LIB_CYRUSDB_H
@@ -30,11 +34,16 @@ struct cyrusdb;      /* an open database */
 struct cyrusdb_txn;  /* a transaction on it */
 
 /* open flags */
-#define CYRUSDB_CREATE    0x01  /* create the file when missing */
+#define CYRUSDB_CREATE    0x01  /* create the file (and its directories)
+                                   when missing */
 #define CYRUSDB_MBOXSORT  0x02  /* order keys as mailbox names: '.' sorts
                                    before every other character, so a
                                    mailbox's children follow it directly */
 #define CYRUSDB_READONLY  0x04
+
+/* Temporary files of a commit (flat backend) are named <file><MARK>XXXXXX;
+ * ctl_cyrusdb -r removes those a crash left behind. */
+#define CYRUSDB_TMP_MARK ".cdbtmp."
 
 /* store flags */
 #define CYRUSDB_NOOVERWRITE 0x01
@@ -49,6 +58,8 @@ void cyrusdb_done(void);
  * it meanwhile.  Checkpoint and remove old logs (ctl_cyrusdb -c). */
 int cyrusdb_recover(const char *dbdir);
 int cyrusdb_checkpoint(void);
+/* The environment directory given to cyrusdb_init(), or NULL (borrowed). */
+const char *cyrusdb_dbdir(void);
 
 /* The backend name configured for a database option, e.g.
  * cyrusdb_backend_for(IMAPOPT_MBOXLIST_DB) -> "berkeley".  Takes an int so
@@ -60,6 +71,9 @@ int cyrusdb_backend_known(const char *name);
 int cyrusdb_open(const char *backend, const char *fname, int flags,
                  struct cyrusdb **dbp) __attribute__((warn_unused_result));
 int cyrusdb_close(struct cyrusdb *db);
+/* Delete a database file (no handle may be open on it in any process);
+ * CYRERR_NOTFOUND when it does not exist. */
+int cyrusdb_remove(const char *backend, const char *fname);
 
 int cyrusdb_begin(struct cyrusdb *db, struct cyrusdb_txn **txnp)
     __attribute__((warn_unused_result));
@@ -85,10 +99,15 @@ int cyrusdb_foreach(struct cyrusdb *db, const char *prefix, size_t prefixlen,
                     cyrusdb_foreach_cb *cb, void *rock,
                     struct cyrusdb_txn *txn);
 
-/* Key comparison used by CYRUSDB_MBOXSORT databases. */
+/* Key comparison used by CYRUSDB_MBOXSORT databases: bytes compare as
+ * unsigned values except that '.' ranks right after NUL, before every other
+ * byte; a key that is a prefix of another sorts first.  So "user.a" <
+ * "user.a.b" < "user.a b" < "user.a-b" < "user.aa". */
 int cyrusdb_mboxsort_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
-/* The backend vtable (one file per backend: cyrusdb_berkeley.c, cyrusdb_flat.c). */
+/* The backend vtable (one file per backend: cyrusdb_berkeley.c, cyrusdb_flat.c).
+ * Every backend's handle begins with a `const struct cyrusdb_backend *`
+ * pointing at its own vtable: cyrusdb_*() dispatch on it. */
 struct cyrusdb_backend {
     const char *name;
     int (*open)(const char *fname, int flags, struct cyrusdb **dbp);
@@ -105,6 +124,7 @@ struct cyrusdb_backend {
                    struct cyrusdb_txn *txn);
     int (*foreach)(struct cyrusdb *db, const char *prefix, size_t prefixlen,
                    cyrusdb_foreach_cb *cb, void *rock, struct cyrusdb_txn *txn);
+    int (*remove)(const char *fname);
 };
 
 extern const struct cyrusdb_backend cyrusdb_berkeley;
