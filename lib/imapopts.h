@@ -87,8 +87,8 @@ IMAPOPT(FULLDIRHASH, fulldirhash, SWITCH, "no", NULL,
         "hash user directories on the whole userid rather than its first letter (cannot be changed on a live system)")
 IMAPOPT(HASHIMAPSPOOL, hashimapspool, SWITCH, "no", NULL,
         "also hash mailbox directories on the partitions (cannot be changed on a live system)")
-IMAPOPT(IMAPIDLEPOLL, imapidlepoll, DURATION, "60s", "s",
-        "interval at which IDLE polls for mailbox changes; 0 disables IDLE; bare number in seconds")
+IMAPOPT(IMAPIDLEPOLL, imapidlepoll, DURATION, "1s", "s",
+        "interval at which IDLE checks the mailbox for changes (Cyrus: 60s, with idled); 0 disables IDLE; bare number in seconds")
 IMAPOPT(IMAPIDLETIMEOUT, imapidletimeout, DURATION, NULL, "m",
         "inactivity timeout for clients in IDLE (default: timeout); bare number in minutes")
 IMAPOPT(IMAPIDRESPONSE, imapidresponse, SWITCH, "yes", NULL,

@@ -1,0 +1,459 @@
+/* cmd_mailbox: CREATE, DELETE, SUBSCRIBE, UNSUBSCRIBE and STATUS, and the
+ * creation and removal helpers of imapd_mbox.h.
+ *
+ * Behaviour where RFC 3501 leaves a choice, as Cyrus does it:
+ *   - CREATE does not create missing intermediate mailboxes (LIST shows
+ *     them as \Noselect \HasChildren); a trailing separator is dropped.
+ *   - CREATE takes an optional partition argument, for admins only.
+ *   - Only admins create top-level mailboxes and users' INBOXes; a user
+ *     creates below a mailbox on which it holds the k right.
+ *   - DELETE of a mailbox with children deletes it alone; DELETE of a
+ *     user's INBOX (admins only) deletes the whole user: every mailbox of
+ *     the tree, the user's quota root, seen state and subscriptions.
+ *   - Deletion is immediate (delete_mode=delayed is not implemented).
+ *   - SUBSCRIBE needs an existing mailbox unless allowallsubscribe is set;
+ *     UNSUBSCRIBE of a name not subscribed succeeds.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "error.h"
+#include "libconfig.h"
+#include "log.h"
+#include "strarray.h"
+#include "tok.h"
+#include "xmalloc.h"
+#include "imap/imapd/imapd.h"
+#include "imap/imapd/imapd_mbox.h"
+#include "imap/store/mailbox.h"
+#include "imap/store/mboxlist.h"
+#include "imap/store/mboxname.h"
+#include "imap/store/quota.h"
+#include "imap/store/seen.h"
+#include "imap/store/subs.h"
+
+/* ---- helpers of imapd_mbox.h ------------------------------------------------ */
+
+void imapd_mbox_strip_sep(struct imapd_session *s, struct buf *extname)
+{
+    size_t n = buf_len(extname);
+    if (n > 1 && buf_base(extname)[n - 1] == s->ns.hier_sep) buf_truncate(extname, n - 1);
+}
+
+int imapd_mbox_murder_check(struct imapd_session *s)
+{
+    const char *mupdate = config_getstring(IMAPOPT_MUPDATE_SERVER);
+    if (!mupdate || !*mupdate) return 0;
+    xsyslog(LOG_ERR, "mailbox change refused: no mupdate client",
+            "mupdate_server=<%s> user=<%s>", mupdate, s->userid ? s->userid : "");
+    return CYRERR_SERVER_UNAVAILABLE;
+}
+
+static int usable_type(unsigned type)
+{
+    return !(type & (MBOXLIST_DELETED | MBOXLIST_RESERVED));
+}
+
+int imapd_mbox_create_check(struct imapd_session *s, const char *name,
+                            const char *partition, const char *ignore,
+                            struct buf *part_out)
+{
+    struct mboxlist_entry e = MBOXLIST_ENTRY_INITIALIZER;
+    int r = mboxlist_lookup(s->mbl, name, &e, NULL);
+    if (!r) {
+        r = (e.type & MBOXLIST_RESERVED) ? CYRERR_MAILBOX_RESERVED : CYRERR_MAILBOX_EXISTS;
+        if (e.type & MBOXLIST_DELETED) r = 0;
+        mboxlist_entry_free(&e);
+        if (r) return r;
+    } else if (r != CYRERR_MAILBOX_NONEXISTENT && r != CYRERR_NOTFOUND) {
+        return r;
+    }
+    if (partition && !s->isadmin) return CYRERR_PERMISSION;
+    if (mboxname_isusermailbox(name, 1) && !s->isadmin) return CYRERR_PERMISSION;
+
+    /* the nearest existing ancestor decides */
+    char *parent = mboxname_parent(name);
+    int found = 0;
+    r = 0;
+    while (parent) {
+        if (!(ignore && mboxname_is_same_or_below(parent, ignore)) &&
+            !mboxlist_lookup(s->mbl, parent, &e, NULL)) {
+            if (usable_type(e.type)) {
+                found = 1;
+                break;
+            }
+            mboxlist_entry_free(&e);
+        }
+        char *up = mboxname_parent(parent);
+        free(parent);
+        parent = up;
+    }
+    free(parent);
+    if (found) {
+        if (!(imapd_rights(s, &e) & ACL_CREATE)) r = CYRERR_PERMISSION;
+        if (!partition && e.partition) buf_setcstr(part_out, e.partition);
+        mboxlist_entry_free(&e);
+    } else if (!s->isadmin) {
+        r = CYRERR_PERMISSION;
+    }
+    if (r) return r;
+    if (partition) buf_setcstr(part_out, partition);
+    if (!buf_len(part_out)) {
+        const char *def = config_getstring(IMAPOPT_DEFAULTPARTITION);
+        buf_setcstr(part_out, def ? def : "default");
+    }
+    if (!config_partitiondir(buf_cstring(part_out))) return CYRERR_PARTITION_UNKNOWN;
+    return 0;
+}
+
+int imapd_mbox_create(struct imapd_session *s, const char *name, const char *partition)
+{
+    struct buf acl = BUF_INITIALIZER;
+    const char *defacl = config_getstring(IMAPOPT_DEFAULTACL);
+    int r = mboxlist_default_acl(s->mbl, name, defacl ? defacl : "", &acl);
+    if (r) {
+        buf_free(&acl);
+        return r;
+    }
+    r = mboxlist_reserve(s->mbl, name, NULL, partition, NULL);
+    if (r) {
+        buf_free(&acl);
+        return r;
+    }
+    char *uniqueid = mboxlist_make_uniqueid();
+    char *root = quota_findroot(name);
+    struct mailbox_create_params p;
+    memset(&p, 0, sizeof(p));
+    p.uniqueid = uniqueid;
+    p.quotaroot = root;
+    struct mailbox *mb = NULL;
+    r = mailbox_create(name, partition, &p, &mb);
+    if (!r) {
+        struct mboxlist_entry e = MBOXLIST_ENTRY_INITIALIZER;
+        e.name = (char *)name;
+        e.partition = (char *)partition;
+        e.uniqueid = uniqueid;
+        e.acl = (char *)buf_cstring(&acl);
+        r = mboxlist_activate(s->mbl, &e, NULL);
+        if (r) {
+            int r2 = mailbox_delete(&mb);
+            if (r2)
+                xsyslog(LOG_ERR, "cannot undo mailbox creation", "mailbox=<%s> error=<%s>",
+                        name, error_message(r2));
+        }
+    }
+    mailbox_close(&mb);
+    if (r) {
+        int r2 = mboxlist_unreserve(s->mbl, name, NULL);
+        if (r2 && r2 != CYRERR_MAILBOX_EXISTS)
+            xsyslog(LOG_ERR, "cannot drop reservation", "mailbox=<%s> error=<%s>", name,
+                    error_message(r2));
+    } else {
+        xsyslog(LOG_NOTICE, "mailbox created", "mailbox=<%s> partition=<%s> user=<%s>",
+                name, partition, s->userid);
+    }
+    free(uniqueid);
+    free(root);
+    buf_free(&acl);
+    return r;
+}
+
+int imapd_mbox_delete_one(struct imapd_session *s, const struct mboxlist_entry *e)
+{
+    struct mailbox *mb = NULL;
+    if (s->state == IMAPD_SELECTED && s->sel.name && !strcmp(s->sel.name, e->name))
+        imapd_unselect(s);
+    int r = mailbox_open(e->name, e->partition, &mb);
+    if (r && r != CYRERR_MAILBOX_NONEXISTENT && r != CYRERR_NOTFOUND) return r;
+    r = mboxlist_delete(s->mbl, e->name);
+    if (r) {
+        mailbox_close(&mb);
+        return r;
+    }
+    if (mb) {
+        struct mailbox_status st;
+        int took = mailbox_lockmode(mb) == MAILBOX_LOCK_NONE &&
+                   !mailbox_lock(mb, MAILBOX_LOCK_SHARED);
+        mailbox_status(mb, &st);
+        if (took) mailbox_unlock(mb);
+        const char *root = mailbox_quotaroot(mb);
+        if (root && (st.quota_used || st.exists))
+            (void)quota_update_used(root, -(long long)st.quota_used, -(long long)st.exists);
+        r = mailbox_delete(&mb);
+        if (r)
+            xsyslog(LOG_ERR, "mailbox files not removed", "mailbox=<%s> error=<%s>",
+                    e->name, error_message(r));
+    }
+    struct quota q;
+    quota_init(&q, e->name);
+    if (!quota_read(e->name, &q)) (void)quota_delete(e->name);
+    quota_free(&q);
+    xsyslog(LOG_NOTICE, "mailbox deleted", "mailbox=<%s> user=<%s>", e->name, s->userid);
+    return 0;
+}
+
+/* ---- CREATE ----------------------------------------------------------------------- */
+
+/* "name" or "name SP partition" (a partition as an astring, or Cyrus's
+ * RFC 4466 form "(PARTITION p)"), then the end of the line. */
+static int read_name_partition(struct imapd_session *s, int c, struct buf *name,
+                               struct buf *partition, int *has_partition)
+{
+    *has_partition = 0;
+    if (c != ' ') return imapd_syntax(s, "Missing mailbox name");
+    c = tok_astring(&s->tp, name);
+    if (c == ' ') {
+        int next = tok_getc(&s->tp);
+        if (next < 0) return next;
+        tok_ungetc(&s->tp, next);
+        if (next == '(') {
+            struct tok_node *list = NULL;
+            c = tok_list(&s->tp, &list);
+            if (c >= 0) {
+                if (list->count == 2 && tok_node_is_atom(list->items[0], "PARTITION") &&
+                    tok_node_str(list->items[1])) {
+                    buf_setcstr(partition, tok_node_str(list->items[1]));
+                    *has_partition = 1;
+                } else if (list->count) {
+                    c = imapd_syntax(s, "Unsupported mailbox parameters");
+                }
+            }
+            tok_node_free(&list);
+        } else {
+            c = tok_astring(&s->tp, partition);
+            *has_partition = 1;
+        }
+    }
+    return imapd_eol(s, c);
+}
+
+int imapd_cmd_create(struct imapd_session *s, struct imapd_cmdctx *cmd)
+{
+    struct buf ext = BUF_INITIALIZER, part = BUF_INITIALIZER, name = BUF_INITIALIZER;
+    struct buf usepart = BUF_INITIALIZER;
+    int has_part;
+    int r = read_name_partition(s, cmd->c, &ext, &part, &has_part);
+    if (r < 0) goto out;
+    imapd_mbox_strip_sep(s, &ext);
+    r = imapd_intname(s, buf_cstring(&ext), &name);
+    if (!r) r = imapd_mbox_murder_check(s);
+    if (!r && !strcasecmp(buf_cstring(&ext), "INBOX") && !s->isadmin)
+        r = CYRERR_MAILBOX_EXISTS;   /* RFC 3501 6.3.3: INBOX always exists */
+    if (!r) r = imapd_mbox_create_check(s, buf_cstring(&name),
+                                        has_part ? buf_cstring(&part) : NULL, NULL, &usepart);
+    if (!r) r = imapd_mbox_create(s, buf_cstring(&name), buf_cstring(&usepart));
+    r = r ? imapd_no_error(s, r, 0) : imapd_ok(s, NULL, "Completed");
+out:
+    buf_free(&ext);
+    buf_free(&part);
+    buf_free(&name);
+    buf_free(&usepart);
+    return r;
+}
+
+/* ---- DELETE ----------------------------------------------------------------------- */
+
+static int collect_cb(void *rock, const struct mboxlist_entry *e)
+{
+    struct strarray *names = rock;
+    strarray_append(names, e->name);
+    return 0;
+}
+
+/* An admin deletes user.X: the whole tree, deepest first, then the user's
+ * own files. */
+static int delete_user(struct imapd_session *s, const char *inbox)
+{
+    struct strarray names = STRARRAY_INITIALIZER;
+    int r = mboxlist_foreach_subtree(s->mbl, inbox, collect_cb, &names, NULL);
+    for (int i = names.count - 1; !r && i >= 0; i--) {
+        struct mboxlist_entry e = MBOXLIST_ENTRY_INITIALIZER;
+        if (mboxlist_lookup(s->mbl, names.data[i], &e, NULL)) continue;
+        r = imapd_mbox_delete_one(s, &e);
+        mboxlist_entry_free(&e);
+    }
+    strarray_free(&names);
+    if (r) return r;
+    char *user = mboxname_to_userid(inbox);
+    if (user) {
+        if (seen_delete_user(user))
+            xsyslog(LOG_WARNING, "seen state not removed", "user=<%s>", user);
+        if (subs_delete_user(user))
+            xsyslog(LOG_WARNING, "subscriptions not removed", "user=<%s>", user);
+        xsyslog(LOG_NOTICE, "user deleted", "user=<%s> by=<%s>", user, s->userid);
+        free(user);
+    }
+    return 0;
+}
+
+int imapd_cmd_delete(struct imapd_session *s, struct imapd_cmdctx *cmd)
+{
+    struct buf ext = BUF_INITIALIZER, name = BUF_INITIALIZER;
+    if (cmd->c != ' ') return imapd_syntax(s, "Missing mailbox name");
+    int c = tok_astring(&s->tp, &ext);
+    int r = imapd_eol(s, c);
+    if (r < 0) goto out;
+
+    struct mboxlist_entry e = MBOXLIST_ENTRY_INITIALIZER;
+    r = imapd_lookup(s, buf_cstring(&ext), ACL_DELETEMBOX, &name, &e, NULL);
+    if (!r) r = imapd_mbox_murder_check(s);
+    if (!r && mboxname_isusermailbox(e.name, 1)) {
+        if (!s->isadmin) r = CYRERR_PERMISSION;   /* a user keeps its INBOX */
+        else r = delete_user(s, e.name);
+    } else if (!r) {
+        r = imapd_mbox_delete_one(s, &e);
+    }
+    mboxlist_entry_free(&e);
+    r = r ? imapd_no_error(s, r, 0) : imapd_ok(s, NULL, "Completed");
+out:
+    buf_free(&ext);
+    buf_free(&name);
+    return r;
+}
+
+/* ---- SUBSCRIBE / UNSUBSCRIBE ----------------------------------------------------- */
+
+static int change_sub(struct imapd_session *s, struct imapd_cmdctx *cmd, int add)
+{
+    struct buf ext = BUF_INITIALIZER, name = BUF_INITIALIZER;
+    if (cmd->c != ' ') return imapd_syntax(s, "Missing mailbox name");
+    int c = tok_astring(&s->tp, &ext);
+    int r = imapd_eol(s, c);
+    if (r < 0) goto out;
+
+    r = imapd_intname(s, buf_cstring(&ext), &name);
+    if (!r && add && !config_getswitch(IMAPOPT_ALLOWALLSUBSCRIBE))
+        r = imapd_lookup(s, buf_cstring(&ext), ACL_LOOKUP, &name, NULL, NULL);
+    struct subs *sub = NULL;
+    if (!r) r = subs_open(s->userid, SUBS_CREATE, &sub);
+    if (!r) {
+        r = add ? subs_add(sub, buf_cstring(&name)) : subs_remove(sub, buf_cstring(&name));
+        if (!add && r == CYRERR_NOTFOUND) r = 0;
+        int r2 = subs_close(&sub);
+        if (!r) r = r2;
+    }
+    r = r ? imapd_no_error(s, r, 0) : imapd_ok(s, NULL, "Completed");
+out:
+    buf_free(&ext);
+    buf_free(&name);
+    return r;
+}
+
+int imapd_cmd_subscribe(struct imapd_session *s, struct imapd_cmdctx *cmd)
+{
+    return change_sub(s, cmd, 1);
+}
+
+int imapd_cmd_unsubscribe(struct imapd_session *s, struct imapd_cmdctx *cmd)
+{
+    return change_sub(s, cmd, 0);
+}
+
+/* ---- STATUS ------------------------------------------------------------------------ */
+
+enum status_item { ST_MESSAGES, ST_RECENT, ST_UIDNEXT, ST_UIDVALIDITY, ST_UNSEEN, ST_N };
+static const char *const status_names[ST_N] = {
+    "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN"
+};
+
+/* Counts of a mailbox for this user. */
+static int status_counts(struct imapd_session *s, const struct mboxlist_entry *e,
+                         int need_scan, uint32_t vals[ST_N])
+{
+    struct mailbox *mb = NULL;
+    int r = imapd_mailbox_get(s, e, &mb);
+    if (r) return r;
+    int owner = s->userid && namespace_user_owns(&s->ns, s->userid, e->name);
+    struct seen_data sd = SEEN_DATA_INITIALIZER;
+    struct seen *seen = NULL;
+    if (need_scan && s->userid && !seen_open(s->userid, 0, &seen)) {
+        if (seen_read(seen, mailbox_uniqueid(mb), &sd)) seen_data_init(&sd);
+        (void)seen_close(&seen);
+    }
+    r = mailbox_lock(mb, MAILBOX_LOCK_SHARED);
+    if (!r) {
+        struct mailbox_status st;
+        mailbox_status(mb, &st);
+        vals[ST_MESSAGES] = st.exists;
+        vals[ST_UIDNEXT] = st.uidnext;
+        vals[ST_UIDVALIDITY] = st.uidvalidity;
+        vals[ST_UNSEEN] = owner ? st.exists - (st.seen <= st.exists ? st.seen : st.exists) : 0;
+        vals[ST_RECENT] = 0;
+        if (need_scan) {
+            uint32_t n = mailbox_num_records(mb), unseen = 0, recent = 0;
+            for (uint32_t i = 0; i < n && !r; i++) {
+                struct mailbox_record rec;
+                r = mailbox_read_record(mb, i, &rec);
+                if (r || (rec.system_flags & MAILBOX_FLAG_EXPUNGED)) continue;
+                if (rec.uid > sd.lastuid) recent++;
+                int seenflag = owner ? (rec.system_flags & MAILBOX_FLAG_SEEN) != 0
+                                     : seqset_contains(&sd.uids, rec.uid);
+                if (!seenflag) unseen++;
+            }
+            vals[ST_RECENT] = recent;
+            vals[ST_UNSEEN] = unseen;
+        }
+        mailbox_unlock(mb);
+    }
+    seen_data_free(&sd);
+    imapd_mailbox_put(s, &mb);
+    return r;
+}
+
+int imapd_cmd_status(struct imapd_session *s, struct imapd_cmdctx *cmd)
+{
+    struct buf ext = BUF_INITIALIZER, name = BUF_INITIALIZER;
+    struct tok_node *list = NULL;
+    int want[ST_N], order[ST_N], nwant = 0;
+    memset(want, 0, sizeof(want));
+    if (cmd->c != ' ') return imapd_syntax(s, "Missing mailbox name");
+    int c = tok_astring(&s->tp, &ext);
+    if (c == ' ') c = tok_list(&s->tp, &list);
+    else if (c >= 0) c = imapd_syntax(s, "Missing status items");
+    int r = imapd_eol(s, c);
+    if (r < 0) goto out;
+    if (!list->count) {
+        r = imapd_syntax(s, "Missing status items");
+        goto out;
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        int k;
+        for (k = 0; k < ST_N; k++)
+            if (tok_node_is_atom(list->items[i], status_names[k])) break;
+        if (k == ST_N) {
+            const char *w = tok_node_str(list->items[i]);
+            r = imapd_syntax(s, "Invalid status item %s", w ? w : "");
+            goto out;
+        }
+        if (!want[k]) order[nwant++] = k;
+        want[k] = 1;
+    }
+
+    struct mboxlist_entry e = MBOXLIST_ENTRY_INITIALIZER;
+    uint32_t vals[ST_N];
+    memset(vals, 0, sizeof(vals));
+    r = imapd_lookup(s, buf_cstring(&ext), ACL_READ, &name, &e, NULL);
+    if (!r) r = status_counts(s, &e, want[ST_RECENT] || want[ST_UNSEEN], vals);
+    mboxlist_entry_free(&e);
+    if (r) {
+        r = imapd_no_error(s, r, 0);
+        goto out;
+    }
+    prot_puts(s->prot, "* STATUS ");
+    imapd_put_astring(s, buf_cstring(&ext));
+    prot_puts(s->prot, " (");
+    for (int i = 0; i < nwant; i++)
+        prot_printf(s->prot, "%s%s %u", i ? " " : "", status_names[order[i]],
+                    vals[order[i]]);
+    prot_puts(s->prot, ")\r\n");
+    r = imapd_ok(s, NULL, "Completed");
+out:
+    tok_node_free(&list);
+    buf_free(&ext);
+    buf_free(&name);
+    return r;
+}
