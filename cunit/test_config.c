@@ -128,7 +128,7 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(config_getduration(IMAPOPT_POPTIMEOUT), 10 * 60);
     CU_ASSERT_EQUAL(config_getduration(IMAPOPT_POPMINPOLL), 0);
     CU_ASSERT_EQUAL(config_getduration(IMAPOPT_MUPDATE_RETRY_DELAY), 20);
-    CU_ASSERT_EQUAL(config_getduration(IMAPOPT_IMAPIDLEPOLL), 60);
+    CU_ASSERT_EQUAL(config_getduration(IMAPOPT_IMAPIDLEPOLL), 1);
     CU_ASSERT_EQUAL(config_getduration(IMAPOPT_POPEXPIRETIME), -86400);
     CU_ASSERT_EQUAL(config_getduration(IMAPOPT_TLS_SESSION_TIMEOUT), 24 * 3600);
     CU_ASSERT_EQUAL(config_getswitch(IMAPOPT_ALLOWPLAINTEXT), 0);
