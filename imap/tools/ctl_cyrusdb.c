@@ -15,6 +15,7 @@
 #include "config.h"
 
 #define _XOPEN_SOURCE_EXTENDED 1
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,15 @@ int main(int argc, char **argv)
     const char *cfgdir = config_dir();
     if (!cfgdir || !*cfgdir) {
         fprintf(stderr, "ctl_cyrusdb: configdirectory is not set\n");
+        return EX_TEMPFAIL;
+    }
+    /* a mistyped configdirectory must not get a fresh, empty environment:
+     * <configdirectory>/db may be created, configdirectory itself not */
+    struct stat st;
+    errno = 0;
+    if (stat(cfgdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "ctl_cyrusdb: configdirectory %s: %s\n", cfgdir,
+                errno ? strerror(errno) : "not a directory");
         return EX_TEMPFAIL;
     }
     char *dbdir = strconcat(cfgdir, "/db", (char *)NULL);

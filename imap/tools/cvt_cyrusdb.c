@@ -7,7 +7,8 @@
  * -f is given (then it is removed first).  Records are copied in key order,
  * in transactions of CVT_BATCH records; when anything fails the partial new
  * database is removed and the exit status is EX_TEMPFAIL (75).  -M (implied
- * when a file is named mailboxes.db) opens both with the mailbox sort order.
+ * when a file is named mailboxes.db, quotas.db or *.sub) opens both with the
+ * mailbox sort order.
  * Berkeley databases use the environment in <configdirectory>/db.
  */
 #include "config.h"
@@ -24,6 +25,7 @@
 #include "error.h"
 #include "libconfig.h"
 #include "log.h"
+#include "xmalloc.h"
 
 #define CVT_BATCH 1000
 
@@ -61,10 +63,15 @@ static void usage(void)
     exit(EX_USAGE);
 }
 
-static int is_mailboxes_db(const char *path)
+/* Is `path` a database that the store opens in mailbox order: mailboxes.db,
+ * quotas.db (quota.c) or a subscription file <user>.sub (subs.c)? */
+static int is_mboxsort_db(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    return !strcmp(slash ? slash + 1 : path, "mailboxes.db");
+    const char *base = slash ? slash + 1 : path;
+    size_t len = strlen(base);
+    return !strcmp(base, "mailboxes.db") || !strcmp(base, "quotas.db") ||
+           (len > 4 && !strcmp(base + len - 4, ".sub"));
 }
 
 int main(int argc, char **argv)
@@ -90,8 +97,9 @@ int main(int argc, char **argv)
     const char *oldpath = argv[optind], *oldbe = argv[optind + 1];
     const char *newpath = argv[optind + 2], *newbe = argv[optind + 3];
 
+    log_init("cvt_cyrusdb", 0);
+    config_read_or_exit(conf, "cvt_cyrusdb"); /* prints its errors itself */
     log_init("cvt_cyrusdb", LOG_STDERR);
-    config_read_or_exit(conf, "cvt_cyrusdb");
 
     if (!cyrusdb_backend_known(oldbe) || !cyrusdb_backend_known(newbe)) {
         fprintf(stderr, "cvt_cyrusdb: unknown backend %s\n",
@@ -113,14 +121,21 @@ int main(int argc, char **argv)
             fprintf(stderr, "cvt_cyrusdb: %s exists (use -f to replace it)\n", newpath);
             return EX_CANTCREAT;
         }
-        int r = cyrusdb_remove(newbe, newpath);
+        int r = 0;
+        if (!strcmp(newbe, "berkeley") && !cyrusdb_dbdir()) {
+            /* cyrusdb_remove() does not open the environment by itself */
+            char *dbdir = strconcat(config_dir(), "/db", (char *)NULL);
+            r = cyrusdb_init(dbdir);
+            free(dbdir);
+        }
+        if (!r) r = cyrusdb_remove(newbe, newpath);
         if (r && r != CYRERR_NOTFOUND) {
             fprintf(stderr, "cvt_cyrusdb: cannot remove %s: %s\n", newpath,
                     error_message(r));
             return EX_CANTCREAT;
         }
     }
-    if (is_mailboxes_db(oldpath) || is_mailboxes_db(newpath)) mboxsort = 1;
+    if (is_mboxsort_db(oldpath) || is_mboxsort_db(newpath)) mboxsort = 1;
     int flags = mboxsort ? CYRUSDB_MBOXSORT : 0;
 
     struct cyrusdb *from = NULL;

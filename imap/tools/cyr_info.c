@@ -99,6 +99,10 @@ int main(int argc, char **argv)
 
     if (!strcmp(cmd, "options")) {
         print_options();
+        if (fflush(stdout) == EOF || ferror(stdout)) {
+            fprintf(stderr, "cyr_info: write error on standard output\n");
+            return EX_IOERR;
+        }
         return 0;
     }
     if (strcmp(cmd, "conf") && strcmp(cmd, "conf-all") && strcmp(cmd, "conf-default") &&
@@ -116,6 +120,10 @@ int main(int argc, char **argv)
     if (r) {
         status = lint ? 1 : EX_TEMPFAIL;
         if (!lint) fprintf(stderr, "%s: %s\n", config_filename(), error_message(r));
+        else
+            printf("%s: %d warning%s, %d error%s\n", config_filename(), warnings.count,
+                   warnings.count == 1 ? "" : "s", errors.count,
+                   errors.count == 1 ? "" : "s");
     } else if (lint) {
         printf("%s: %d warning%s, no errors\n", config_filename(), warnings.count,
                warnings.count == 1 ? "" : "s");
@@ -125,6 +133,10 @@ int main(int argc, char **argv)
         print_all(!strcmp(cmd, "conf-default"));
     }
 
+    if (fflush(stdout) == EOF || ferror(stdout)) {
+        fprintf(stderr, "cyr_info: write error on standard output\n");
+        status = EX_IOERR;
+    }
     strarray_free(&errors);
     strarray_free(&warnings);
     config_reset();

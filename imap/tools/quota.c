@@ -132,10 +132,15 @@ static void print_fix(void *rock, const struct quota_fix_event *ev)
     struct buf a = BUF_INITIALIZER, b = BUF_INITIALIZER;
     int *errors = rock;
     switch (ev->kind) {
-    case QUOTA_FIX_ROOT:
+    case QUOTA_FIX_ROOT: {
+        /* every name as the report shows it (external) */
+        struct buf c = BUF_INITIALIZER;
         printf("%s: quota root %s --> %s\n", external(ev->mailbox, &a),
-               ev->oldroot ? ev->oldroot : "(none)", ev->root ? ev->root : "(none)");
+               ev->oldroot ? external(ev->oldroot, &b) : "(none)",
+               ev->root ? external(ev->root, &c) : "(none)");
+        buf_free(&c);
         break;
+    }
     case QUOTA_FIX_USAGE:
         printf("%s: %s usage was %lld, now %lld\n", external(ev->root, &a),
                quota_resource_name(ev->resource), ev->oldvalue, ev->newvalue);
@@ -223,6 +228,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "quota: cannot read the quota database: %s\n", error_message(r));
             status = EX_IOERR;
         }
+    }
+    if (fflush(stdout) == EOF || ferror(stdout)) {
+        fprintf(stderr, "quota: write error on standard output\n");
+        if (!status) status = EX_IOERR;
     }
     if (!status && errors) status = 1;
 out:
