@@ -7,3 +7,10 @@ noinst_PROGRAMS += tests/echod
 tests_echod_SOURCES = tests/echod.c
 tests_echod_LDADD = $(SERVICE_LIBS)
 EXTRA_DIST += tests/conftest.py tests/util.py tests/test_master.py
+
+## --- test tools (mkstore) ----------------------------------------------------
+# tests/mkstore builds mail stores for tests/test_tools.py (public store API).
+noinst_PROGRAMS += tests/mkstore
+tests_mkstore_SOURCES = tests/mkstore.c
+tests_mkstore_LDADD = $(STORE_LIBS)
+EXTRA_DIST += tests/test_tools.py tests/tools_fixtures.py
