@@ -162,10 +162,13 @@ import imaplib, sys
 port, pw = int(sys.argv[1]), sys.argv[2]
 m = imaplib.IMAP4("127.0.0.1", port)
 m.login("cyrus", pw)
+# the hierarchy separator: '/' with unixhierarchysep (the default), else '.'
+typ, data = m.list('""', '""')
+sep = data[0].split(b'"')[1].decode() if data and data[0] else "/"
 for user in ("alice", "bob"):
-    typ, data = m.create("user.%s" % user)
+    typ, data = m.create("user%s%s" % (sep, user))
     if typ != "OK":
-        sys.exit("CREATE user.%s failed: %r" % (user, data))
+        sys.exit("CREATE user%s%s failed: %r" % (sep, user, data))
 m.logout()
 EOF
 

@@ -102,4 +102,5 @@ imap_imapd_imapd_SOURCES += imap/imapd/cmd_fetch.c imap/imapd/cmd_store.c \
 	imap/imapd/cmd_search.c imap/imapd/search_eval.c imap/imapd/search.h \
 	imap/imapd/cmd_copy.c imap/imapd/cmd_append.c imap/imapd/cmd_expunge.c \
 	imap/imapd/msgutil.c imap/imapd/msgutil.h
+EXTRA_DIST += tests/test_imapd_messages.py tests/imapd_msg_fixtures.py bench/imap/run.py
 EXTRA_DIST += tests/test_imapd_core.py tests/imapd_fixtures.py

@@ -43,9 +43,13 @@ char *spawn_resolve(const char *cmd0)
         }
         strarray_free(&dirs);
     }
-    char *p = strconcat(LIBEXECDIR, "/", cmd0, (char *)NULL);
-    if (is_executable(p)) return p;
-    free(p);
+    /* the services' directory, then the tools' (ctl_cyrusdb in START) */
+    static const char *const dirs[] = { LIBEXECDIR, SBINDIR };
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        char *p = strconcat(dirs[i], "/", cmd0, (char *)NULL);
+        if (is_executable(p)) return p;
+        free(p);
+    }
     return NULL;
 }
 

@@ -36,7 +36,8 @@ static const char *const caps_always[] = {
 };
 static const char *const caps_authed[] = {
     "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
-    "LIST-EXTENDED", "ACL", "RIGHTS=kxten", "QUOTA", NULL
+    "LIST-EXTENDED", "ACL", "RIGHTS=kxten", "QUOTA", "MULTIAPPEND", "BINARY",
+    "ESEARCH", NULL
 };
 
 int imapd_sasl_reset(struct imapd_session *s)
