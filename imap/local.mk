@@ -43,6 +43,7 @@ imap_tools_ctl_cyrusdb_LDADD = $(CYRUS_LIBS)
 imap_libstore_a_SOURCES += imap/store/mailbox.c imap/store/mailbox.h \
 	imap/store/mailbox_int.h imap/store/mailbox_io.c imap/store/mailbox_io.h \
 	imap/store/mailbox_format.c imap/store/mailbox_append.c \
+	imap/store/mailbox_qbatch.c imap/store/mailbox_qbatch.h \
 	imap/store/mailbox_flags.c imap/store/mailbox_cleanup.c \
 	imap/store/mailbox_view.c imap/store/mailbox_recover.c \
 	imap/store/mailbox_reconstruct.c imap/store/mailbox_quota.c
