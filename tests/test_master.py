@@ -317,7 +317,9 @@ def test_workers_leave_when_master_dies(master):
 # ---- the skeleton's contract --------------------------------------------------------
 
 def test_skeleton_passes_argv_addresses_and_tls_flag(master):
-    plain = Service("plain", "echod -w hello", prefork=1)
+    # maxchild=1: while the first connection is busy master may not fork a
+    # second worker, so the next connection must reach the same process
+    plain = Service("plain", "echod -w hello", prefork=1, maxchild=1)
     tls = Service("wrapped", "echod -w x -s -w y", prefork=1)
     m = master(services=[plain, tls],
                imapd_options={"servername": "global.example",
