@@ -1,5 +1,6 @@
 /* Tests for cyrusdb.  The same test functions run once per backend (suites
- * "cyrusdb-flat" and "cyrusdb-berkeley"); a few more check one backend's
+ * "cyrusdb-flat", "cyrusdb-berkeley" and "cyrusdb-berkeley-nosync", whose
+ * crash test shows that its commits survive a killed process); a few more check one backend's
  * own guarantees (the flat file format, Berkeley deadlocks and recovery).
  * Databases are opened by explicit backend name and path under the
  * harness's temporary directory; no configuration is read. */
@@ -33,7 +34,7 @@ static int dbcounter;
 
 static int is_berkeley(void)
 {
-    return !strcmp(backend, "berkeley");
+    return !strncmp(backend, "berkeley", 8);
 }
 
 static int suite_setup(const char *name)
@@ -54,6 +55,12 @@ static int init_flat(void)
 static int init_berkeley(void)
 {
     if (suite_setup("berkeley")) return 1;
+    return cyrusdb_init(envdir) ? 1 : 0;
+}
+
+static int init_berkeley_nosync(void)
+{
+    if (suite_setup("berkeley-nosync")) return 1;
     return cyrusdb_init(envdir) ? 1 : 0;
 }
 
@@ -212,6 +219,7 @@ static void test_backend_names(void)
 {
     CU_ASSERT_TRUE(cyrusdb_backend_known("berkeley"));
     CU_ASSERT_TRUE(cyrusdb_backend_known("flat"));
+    CU_ASSERT_TRUE(cyrusdb_backend_known("berkeley-nosync"));
     CU_ASSERT_FALSE(cyrusdb_backend_known("skiplist"));
     CU_ASSERT_FALSE(cyrusdb_backend_known(""));
     CU_ASSERT_FALSE(cyrusdb_backend_known(NULL));
@@ -1425,4 +1433,8 @@ void register_tests(void)
     ADD_TEST(b, test_berkeley_deadlock);
     ADD_TEST(b, test_berkeley_live_recovery);
     ADD_TEST(b, test_berkeley_checkpoint_recover);
+
+    CU_pSuite n = harness_suite("cyrusdb-berkeley-nosync", init_berkeley_nosync, cleanup_all);
+#define ADD_N(fn) ADD_TEST(n, fn);
+    COMMON_TESTS(ADD_N)
 }

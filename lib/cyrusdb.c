@@ -31,6 +31,7 @@
 
 static const struct cyrusdb_backend *const backends[] = {
     &cyrusdb_berkeley,
+    &cyrusdb_berkeley_nosync,
     &cyrusdb_flat,
 };
 
@@ -86,7 +87,7 @@ int cyrusdb_open(const char *backend, const char *fname, int flags, struct cyrus
     if (!be || !fname || !*fname) return CYRERR_BADARGS;
     if (flags & ~(CYRUSDB_CREATE | CYRUSDB_MBOXSORT | CYRUSDB_READONLY))
         return CYRERR_BADARGS;
-    if (be == &cyrusdb_berkeley && !cyrusdb_dbdir()) {
+    if ((be == &cyrusdb_berkeley || be == &cyrusdb_berkeley_nosync) && !cyrusdb_dbdir()) {
         /* first Berkeley database of the process: the environment lives in
          * <configdirectory>/db unless the program chose another. */
         const char *cfgdir = config_dir();

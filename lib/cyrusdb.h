@@ -1,9 +1,11 @@
 /* cyrusdb: the small key/value database interface every store uses.
  *
- * A database is a sorted map of byte-string keys to byte-string values.  Two
- * backends implement it: "berkeley" (Berkeley DB 5.x btree in a
- * transactional environment under <configdirectory>/db, safe for many
- * processes, recoverable after a crash) and "flat" (a sorted text file, one
+ * A database is a sorted map of byte-string keys to byte-string values.
+ * Backends: "berkeley" (Berkeley DB 5.x btree in a transactional environment
+ * under <configdirectory>/db, safe for many processes, recoverable after a
+ * crash), "berkeley-nosync" (the same, but a commit is not flushed to the
+ * disk: it survives a crash of the process, not of the machine; for caches
+ * such as the duplicate delivery db) and "flat" (a sorted text file, one
  * record per line, rewritten atomically on commit; for tests and debugging).
  * Which backend a database uses comes from its imapd.conf option
  * (mboxlist_db, seenstate_db, subscription_db, quota_db, duplicate_db,
@@ -128,6 +130,7 @@ struct cyrusdb_backend {
 };
 
 extern const struct cyrusdb_backend cyrusdb_berkeley;
+extern const struct cyrusdb_backend cyrusdb_berkeley_nosync;
 extern const struct cyrusdb_backend cyrusdb_flat;
 
 #endif

@@ -1,5 +1,6 @@
-/* cyrusdb_berkeley: the "berkeley" cyrusdb backend, Berkeley DB 5.3 btrees in
- * one transactional environment.  See cyrusdb.h for the interface.
+/* cyrusdb_berkeley: the "berkeley" and "berkeley-nosync" cyrusdb backends,
+ * Berkeley DB 5.3 btrees in one transactional environment.  See cyrusdb.h
+ * for the interface.
  *
  * Process-wide state (the one place of this module that has any): the
  * environment.  A process has at most one open DB_ENV, in the directory
@@ -41,8 +42,14 @@
  * which would disturb the parent) and opens its own; handles inherited from
  * the parent keep working in the child.
  *
- * Commits are synchronous (no DB_TXN_NOSYNC): a transaction whose commit
- * returned 0 survives a crash of the process or of the machine.  Deadlocks
+ * "berkeley" commits are synchronous (no DB_TXN_NOSYNC): a transaction whose
+ * commit returned 0 survives a crash of the process or of the machine.
+ * "berkeley-nosync" (as Cyrus offered it, for the duplicate delivery and
+ * TLS session caches) commits with DB_TXN_WRITE_NOSYNC: the log is written
+ * to the kernel at commit but not flushed to the disk, so a committed
+ * transaction survives a crash of the process, not of the machine; the
+ * files stay consistent either way.  Both share the environment, and one
+ * file must always be opened with the same backend.  Deadlocks
  * are detected on every blocked lock request (DB_LOCK_DEFAULT); the losing
  * transaction is aborted here and CYRERR_DEADLOCK returned.  Auto-committed
  * operations are retried a bounded number of times before they give up.
@@ -89,6 +96,8 @@ struct bdb_handle {
     DB *db;                                /* NULL while the environment is closed */
     char *fname;                           /* absolute path */
     int flags;                             /* CYRUSDB_* open flags */
+    u_int32_t txn_flags;                   /* begin/commit flags: 0 or
+                                              DB_TXN_WRITE_NOSYNC */
     struct bdb_handle *prev, *next;        /* bdb.handles */
 };
 
@@ -481,11 +490,13 @@ int cyrusdb_checkpoint(void)
 
 /* ---- handles -------------------------------------------------------------- */
 
-static int bdb_open(const char *fname, int flags, struct cyrusdb **dbp)
+static int open_common(const struct cyrusdb_backend *be, u_int32_t txn_flags,
+                       const char *fname, int flags, struct cyrusdb **dbp)
 {
     *dbp = NULL;
     struct bdb_handle *h = xzmalloc(sizeof(*h));
-    h->backend = &cyrusdb_berkeley;
+    h->backend = be;
+    h->txn_flags = txn_flags;
     h->flags = flags;
     h->fname = abspath(fname);
     if (!h->fname) {
@@ -518,6 +529,16 @@ static int bdb_open(const char *fname, int flags, struct cyrusdb **dbp)
     }
     *dbp = (struct cyrusdb *)(void *)h;
     return 0;
+}
+
+static int bdb_open(const char *fname, int flags, struct cyrusdb **dbp)
+{
+    return open_common(&cyrusdb_berkeley, 0, fname, flags, dbp);
+}
+
+static int bdb_open_nosync(const char *fname, int flags, struct cyrusdb **dbp)
+{
+    return open_common(&cyrusdb_berkeley_nosync, DB_TXN_WRITE_NOSYNC, fname, flags, dbp);
 }
 
 static int bdb_close(struct cyrusdb *db)
@@ -574,12 +595,12 @@ static int bdb_remove(const char *fname)
 
 static int bdb_begin(struct cyrusdb *db, struct cyrusdb_txn **txnp)
 {
-    (void)db;
+    u_int32_t txn_flags = H(db)->txn_flags;
     for (int attempt = 0;; attempt++) {
         int r = env_enter();
         if (r) return r;
         DB_TXN *tid = NULL;
-        int dbr = bdb.env->txn_begin(bdb.env, NULL, &tid, 0);
+        int dbr = bdb.env->txn_begin(bdb.env, NULL, &tid, txn_flags);
         unsigned gen = bdb.gen;
         unlock();
         if (!dbr) {
@@ -616,7 +637,7 @@ static int bdb_commit(struct cyrusdb *db, struct cyrusdb_txn *txn)
         free(t);
         return CYRERR_DEADLOCK;
     }
-    int dbr = t->tid->commit(t->tid, 0);
+    int dbr = t->tid->commit(t->tid, h->txn_flags);
     unlock();
     free(t);
     if (!dbr) return 0;
@@ -693,6 +714,21 @@ static int bdb_do(struct bdb_handle *h, DB_TXN *tid, const struct bdb_args *a)
     return EINVAL;
 }
 
+/* A write of its own transaction begun and committed with the handle's
+ * txn_flags (DB_AUTO_COMMIT would sync the log); read lock held. */
+static int autocommit_flags(struct bdb_handle *h, const struct bdb_args *a)
+{
+    DB_TXN *tid = NULL;
+    int dbr = bdb.env->txn_begin(bdb.env, NULL, &tid, h->txn_flags);
+    if (dbr) return dbr;
+    dbr = bdb_do(h, tid, a);
+    if (dbr) {
+        int abr = tid->abort(tid);
+        return abr == DB_RUNRECOVERY ? abr : dbr;
+    }
+    return tid->commit(tid, h->txn_flags);
+}
+
 static const char *op_name(enum bdb_op op)
 {
     return op == OP_FETCH ? "fetch" : op == OP_STORE ? "store" : "delete";
@@ -726,7 +762,7 @@ static int bdb_run(struct bdb_handle *h, struct cyrusdb_txn *txn,
             unlock();
             return bdb_error(dbr, op_name(a->op), h->fname);
         }
-        int dbr = bdb_do(h, NULL, a);
+        int dbr = h->txn_flags && a->op != OP_FETCH ? autocommit_flags(h, a) : bdb_do(h, NULL, a);
         unlock();
         if ((is_deadlock(dbr) || dbr == DB_RUNRECOVERY) && attempt < BDB_RETRIES) {
             if (dbr == DB_RUNRECOVERY)
@@ -913,6 +949,20 @@ out:
 const struct cyrusdb_backend cyrusdb_berkeley = {
     .name = "berkeley",
     .open = bdb_open,
+    .close = bdb_close,
+    .begin = bdb_begin,
+    .commit = bdb_commit,
+    .abort = bdb_abort,
+    .fetch = bdb_fetch,
+    .store = bdb_store,
+    .delete_ = bdb_delete,
+    .foreach = bdb_foreach,
+    .remove = bdb_remove,
+};
+
+const struct cyrusdb_backend cyrusdb_berkeley_nosync = {
+    .name = "berkeley-nosync",
+    .open = bdb_open_nosync,
     .close = bdb_close,
     .begin = bdb_begin,
     .commit = bdb_commit,

@@ -75,7 +75,7 @@ IMAPOPT(DISABLE_USER_NAMESPACE, disable_user_namespace, SWITCH, "no", NULL,
         "never list other users' mailboxes to non-admins")
 IMAPOPT(DISCONNECT_ON_VANISHED_MAILBOX, disconnect_on_vanished_mailbox, SWITCH, "no", NULL,
         "disconnect IMAP/POP3 clients whose selected mailbox is deleted or moved by another session")
-IMAPOPT(DUPLICATE_DB, duplicate_db, ENUM, "berkeley", "berkeley|flat",
+IMAPOPT(DUPLICATE_DB, duplicate_db, ENUM, "berkeley-nosync", "berkeley|berkeley-nosync|flat",
         "database backend of the duplicate delivery database")
 IMAPOPT(DUPLICATESUPPRESSION, duplicatesuppression, SWITCH, "yes", NULL,
         "lmtpd: do not deliver the same message-id twice to one mailbox")
@@ -125,7 +125,7 @@ IMAPOPT(MAXQUOTED, maxquoted, BYTES, "131072", NULL,
         "largest quoted string the protocol parsers accept, in bytes")
 IMAPOPT(MAXWORD, maxword, BYTES, "131072", NULL,
         "largest atom or non-APPEND literal the protocol parsers accept, in bytes")
-IMAPOPT(MBOXLIST_DB, mboxlist_db, ENUM, "berkeley", "berkeley|flat",
+IMAPOPT(MBOXLIST_DB, mboxlist_db, ENUM, "berkeley", "berkeley|berkeley-nosync|flat",
         "database backend of mailboxes.db")
 IMAPOPT(METAPARTITION_FILES, metapartition_files, STRING, "", NULL,
         "space-separated metadata files (header, index, cache, ...) kept on the metapartition-NAME of a partition")
@@ -191,9 +191,9 @@ IMAPOPT(PROXYD_DISABLE_MAILBOX_REFERRALS, proxyd_disable_mailbox_referrals, SWIT
         "proxyd: never issue MAILBOX-REFERRALS")
 IMAPOPT(PROXYSERVERS, proxyservers, STRING, "", NULL,
         "space-separated users allowed to authenticate and act as (authorize as) other users; set on backends only")
-IMAPOPT(PTSCACHE_DB, ptscache_db, ENUM, "berkeley", "berkeley|flat",
+IMAPOPT(PTSCACHE_DB, ptscache_db, ENUM, "berkeley", "berkeley|berkeley-nosync|flat",
         "database backend of the authorization cache")
-IMAPOPT(QUOTA_DB, quota_db, ENUM, "berkeley", "berkeley|flat",
+IMAPOPT(QUOTA_DB, quota_db, ENUM, "berkeley", "berkeley|berkeley-nosync|flat",
         "database backend of the quota database")
 IMAPOPT(QUOTAWARN, quotawarn, INT, "90", NULL,
         "percentage of quota use above which the server warns")
@@ -209,7 +209,7 @@ IMAPOPT(SASL_MINIMUM_LAYER, sasl_minimum_layer, INT, "0", NULL,
         "lowest SASL security strength factor a client must negotiate (1 = integrity, more = encryption)")
 IMAPOPT(SASL_PWCHECK_METHOD, sasl_pwcheck_method, STRING, "auxprop", NULL,
         "how Cyrus SASL checks plaintext passwords (auxprop, saslauthd, ...)")
-IMAPOPT(SEENSTATE_DB, seenstate_db, ENUM, "berkeley", "berkeley|flat",
+IMAPOPT(SEENSTATE_DB, seenstate_db, ENUM, "berkeley", "berkeley|berkeley-nosync|flat",
         "database backend of the per-user seen state")
 IMAPOPT(SERVERINFO, serverinfo, ENUM, "on", "off|min|on",
         "server details in greetings: none (off), the name (min), or name and version (on)")
@@ -225,9 +225,9 @@ IMAPOPT(SOFT_NOAUTH, soft_noauth, SWITCH, "yes", NULL,
         "lmtpd: failure to authenticate is a temporary rather than a permanent error")
 IMAPOPT(STATUSCACHE, statuscache, SWITCH, "no", NULL,
         "cache STATUS results")
-IMAPOPT(STATUSCACHE_DB, statuscache_db, ENUM, "berkeley", "berkeley|flat",
+IMAPOPT(STATUSCACHE_DB, statuscache_db, ENUM, "berkeley-nosync", "berkeley|berkeley-nosync|flat",
         "database backend of the STATUS cache")
-IMAPOPT(SUBSCRIPTION_DB, subscription_db, ENUM, "flat", "berkeley|flat",
+IMAPOPT(SUBSCRIPTION_DB, subscription_db, ENUM, "flat", "berkeley|berkeley-nosync|flat",
         "database backend of the per-user subscriptions")
 IMAPOPT(SUPPRESS_CAPABILITIES, suppress_capabilities, STRING, NULL, NULL,
         "capabilities (exact case) never advertised, space-separated")
@@ -273,7 +273,7 @@ IMAPOPT(TLS_SESSION_TIMEOUT, tls_session_timeout, DURATION, "24h", "m",
         "how long TLS sessions are cached for reuse (at most 24h; 0 disables); bare number in minutes")
 IMAPOPT(TLS_VERSIONS, tls_versions, STRING, "tls1_2 tls1_3", NULL,
         "TLS protocol versions to allow")
-IMAPOPT(TLSCACHE_DB, tlscache_db, ENUM, "berkeley", "berkeley|flat",
+IMAPOPT(TLSCACHE_DB, tlscache_db, ENUM, "berkeley-nosync", "berkeley|berkeley-nosync|flat",
         "database backend of the TLS session cache")
 IMAPOPT(UIDL_FORMAT, uidl_format, ENUM, "cyrus", "uidonly|cyrus|dovecot|courier",
         "POP3 UIDL format: UID only, UIDVALIDITY.UID (cyrus), Dovecot or Courier style")

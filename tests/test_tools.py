@@ -86,7 +86,8 @@ def test_cyr_info_options_lists_the_table():
     table = options_table()
     assert len(table) > 50
     assert table["timeout"][1] == "duration(m)"
-    assert table["mboxlist_db"][1] == "enum(berkeley|flat)"
+    assert table["mboxlist_db"][1] == "enum(berkeley|berkeley-nosync|flat)"
+    assert table["duplicate_db"][2] == "berkeley-nosync"
     assert table["mboxlist_db"][2] == "berkeley"
     assert table["configdirectory"][1] == "string"
     assert any(f[2] == "<none>" for f in table.values())

@@ -122,7 +122,7 @@ int main(int argc, char **argv)
             return EX_CANTCREAT;
         }
         int r = 0;
-        if (!strcmp(newbe, "berkeley") && !cyrusdb_dbdir()) {
+        if (!strncmp(newbe, "berkeley", 8) && !cyrusdb_dbdir()) {
             /* cyrusdb_remove() does not open the environment by itself */
             char *dbdir = strconcat(config_dir(), "/db", (char *)NULL);
             r = cyrusdb_init(dbdir);
