@@ -223,7 +223,7 @@ static size_t lines_of(const char *p, size_t n)
     size_t l = 0;
     for (size_t i = 0; i < n; i++)
         if (p[i] == '\n') l++;
-    return l + (n && p[n - 1] != '\n');
+    return l;
 }
 
 /* Structural invariants of a parsed part; returns the number of parts. */
@@ -413,12 +413,12 @@ static void test_nested_exact(void)
      *                   SP body SP body-fld-lines */
     check_render(root, 'S',
         "(((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL "
-        "\"QUOTED-PRINTABLE\" 9 1 NIL NIL NIL NIL)"
-        "(\"TEXT\" \"HTML\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 12 1 "
+        "\"QUOTED-PRINTABLE\" 9 0 NIL NIL NIL NIL)"
+        "(\"TEXT\" \"HTML\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 12 0 "
         "NIL NIL NIL NIL) \"ALTERNATIVE\" (\"BOUNDARY\" \"inner\") NIL NIL NIL)"
         "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 54 " INNER_ENV " "
-        "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 1 "
-        "NIL NIL NIL NIL) 4 NIL NIL NIL NIL)"
+        "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 0 "
+        "NIL NIL NIL NIL) 3 NIL NIL NIL NIL)"
         "(\"APPLICATION\" \"OCTET-STREAM\" (\"NAME\" \"a.bin\") "
         "\"<id1@example.com>\" \"some data\" \"BASE64\" 4 "
         "\"Q2hlY2sgSW50ZWdyaXR5IQ==\" (\"ATTACHMENT\" (\"FILENAME\" \"a.bin\")) "
@@ -426,12 +426,12 @@ static void test_nested_exact(void)
         "\"MIXED\" (\"BOUNDARY\" \"outer\") NIL NIL NIL)");
     check_render(root, 'B',
         "(((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL "
-        "\"QUOTED-PRINTABLE\" 9 1)"
-        "(\"TEXT\" \"HTML\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 12 1) "
+        "\"QUOTED-PRINTABLE\" 9 0)"
+        "(\"TEXT\" \"HTML\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 12 0) "
         "\"ALTERNATIVE\")"
         "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 54 " INNER_ENV " "
-        "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 1) "
-        "4)"
+        "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 0) "
+        "3)"
         "(\"APPLICATION\" \"OCTET-STREAM\" (\"NAME\" \"a.bin\") "
         "\"<id1@example.com>\" \"some data\" \"BASE64\" 4) \"MIXED\")");
     /* ENVELOPE values are raw: the encoded words stay encoded.  A group
@@ -466,12 +466,12 @@ static void test_nested_exact(void)
     char *s = render(root, 'B');
     CHECK_STR(s,
         "(((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL "
-        "\"QUOTED-PRINTABLE\" 9 1)"
-        "(\"TEXT\" \"HTML\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 12 1) "
+        "\"QUOTED-PRINTABLE\" 9 0)"
+        "(\"TEXT\" \"HTML\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 12 0) "
         "\"ALTERNATIVE\")"
         "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 51 " INNER_ENV " "
-        "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 1) "
-        "4)"
+        "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 0) "
+        "3)"
         "(\"APPLICATION\" \"OCTET-STREAM\" (\"NAME\" \"a.bin\") "
         "\"<id1@example.com>\" \"some data\" \"BASE64\" 4) \"MIXED\")");
     free(s);
@@ -1034,7 +1034,7 @@ static void test_digest_and_params(void)
                  "(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 17 "
                  "(NIL \"one\" NIL NIL NIL NIL NIL NIL NIL NIL) "
                  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL "
-                 "\"7BIT\" 1 1) 3)");
+                 "\"7BIT\" 1 0) 2)");
     message_free(&root);
 
     /* RFC 2231 continuations and an extended boundary (msg_33 style);

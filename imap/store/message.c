@@ -356,14 +356,6 @@ static void add_child(struct message_part *parent, struct message_part *child)
     parent->children[parent->nchildren++] = child;
 }
 
-/* Line breaks in a finished part's body. */
-static size_t part_lf(const struct parser *ps, const struct message_part *c)
-{
-    int open_end = c->body_len &&
-                   ps->base[c->body_off + c->body_len - 1] != '\n';
-    return c->body_lines - (size_t)open_end;
-}
-
 /* Set the body length and line count of a part whose entity ended at
  * `end`.  A container's line breaks are its children's plus those of
  * the bytes between them, so every byte is counted once. */
@@ -380,11 +372,13 @@ static void finish_body(const struct parser *ps, struct message_part *part,
             continue;                    /* cannot happen; stay safe */
         lf += count_lf(s + pos, c->header_off - pos);
         lf += count_lf(s + c->header_off, c->header_len);
-        lf += part_lf(ps, c);
+        lf += c->body_lines;
         pos = c->body_off + c->body_len;
     }
     lf += count_lf(s + pos, stop - pos);
-    part->body_lines = lf + (part->body_len && s[stop - 1] != '\n');
+    /* as Cyrus and Dovecot count them: line ends, so an unterminated last
+     * line (the CRLF before a boundary belongs to the boundary) is not one */
+    part->body_lines = lf;
 }
 
 /* A text/plain part without a header covering [start, end). */

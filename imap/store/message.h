@@ -98,8 +98,8 @@ struct message_part {
      * the MIME header after the delimiter line. */
     size_t header_off, header_len;
     size_t body_off, body_len;
-    size_t body_lines;     /* line breaks in the body, plus one for an
-                            * unterminated last line */
+    size_t body_lines;     /* line breaks in the body (an unterminated
+                            * last line is not counted, as in Cyrus) */
     unsigned flags;        /* MESSAGE_PART_* */
     enum message_kind kind;
     int depth;             /* root 0; each part or encapsulation +1 */
