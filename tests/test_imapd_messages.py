@@ -387,6 +387,42 @@ def test_store_seen_by_other_session(server):
     d.command("LOGOUT")
 
 
+def test_new_keyword_sends_flags(server):
+    """A keyword defined by STORE, by APPEND or by another session is
+    announced with FLAGS and PERMANENTFLAGS (RFC 3501 7.2.6), as Cyrus does;
+    a keyword already defined is not announced again."""
+    c = client(server)
+    box = fresh(c)
+    fill(c, box, [simple(i) for i in range(1, 3)])
+    c.select(box)
+    d = client(server)
+    d.select(box)
+
+    def flag_lines(lines):
+        return ([ln for ln in lines if ln.startswith(b"* FLAGS")],
+                [ln for ln in lines if b"[PERMANENTFLAGS" in ln])
+
+    lines, _ = c.ok("STORE 1 +FLAGS ($Label1)")
+    fl, pf = flag_lines(lines)
+    assert len(fl) == 1 and b"$Label1" in fl[0], lines
+    assert len(pf) == 1 and b"$Label1" in pf[0] and b"\\*" in pf[0], lines
+    lines, _ = c.ok("STORE 2 +FLAGS ($Label1)")
+    assert flag_lines(lines) == ([], []), lines
+    # the other session learns it at its next command
+    lines, _ = d.ok("NOOP")
+    fl, _ = flag_lines(lines)
+    assert len(fl) == 1 and b"$Label1" in fl[0], lines
+    # APPEND into the selected mailbox with a new keyword
+    t = c.append(box, simple(9), flags="NewKw")
+    assert " OK " in t, t
+    lines = c.last_untagged
+    lines2, _ = c.ok("NOOP")
+    fl, _ = flag_lines(lines + lines2)
+    assert len(fl) == 1 and b"NewKw" in fl[0] and b"$Label1" in fl[0], lines + lines2
+    c.command("LOGOUT")
+    d.command("LOGOUT")
+
+
 def test_store_readonly_and_rights(server):
     env, m = server
     a = client(server)

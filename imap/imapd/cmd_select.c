@@ -104,6 +104,24 @@ static uint32_t count_recent(struct imapd_session *s)
 
 /* ---- the change report ------------------------------------------------------------ */
 
+static void flags_line(struct imapd_session *s);
+static void permanent_flags(struct imapd_session *s, struct buf *out);
+
+/* A keyword was defined since the last FLAGS (by this session's STORE or
+ * APPEND, or by another session): send FLAGS and PERMANENTFLAGS again, as
+ * RFC 3501 7.2.6 lets clients expect and as Cyrus does. */
+static void report_keywords(struct imapd_session *s)
+{
+    uint32_t nk = mailbox_num_keywords(s->sel.mb);
+    if (nk == s->sel.last_keywords) return;
+    s->sel.last_keywords = nk;
+    flags_line(s);
+    struct buf b = BUF_INITIALIZER;
+    permanent_flags(s, &b);
+    imapd_untagged(s, "OK [%s] Ok", buf_cstring(&b));
+    buf_free(&b);
+}
+
 static void vanished(struct imapd_session *s, int r)
 {
     xsyslog(LOG_NOTICE, "selected mailbox vanished", "mailbox=<%s> user=<%s> error=<%s>",
@@ -134,6 +152,7 @@ int imapd_report_changes(struct imapd_session *s, unsigned flags)
                 s->sel.name, error_message(r));
         return r;
     }
+    report_keywords(s);
     for (size_t i = 0; i < ch.nexpunged; i++)
         prot_printf(s->prot, "* %u EXPUNGE\r\n", ch.expunged_seqs[i]);
     uint32_t exists = mailbox_view_count(s->sel.view);
@@ -330,6 +349,7 @@ int imapd_cmd_select(struct imapd_session *s, struct imapd_cmdctx *cmd)
         }
     }
 
+    sel->last_keywords = mailbox_num_keywords(sel->mb);
     flags_line(s);
     struct buf b = BUF_INITIALIZER;
     permanent_flags(s, &b);

@@ -142,6 +142,7 @@ struct imapd_selected {
                                   none is, see imapd_msg_recent) */
     uint32_t last_exists;      /* EXISTS last reported */
     uint32_t last_recent;      /* RECENT last reported */
+    uint32_t last_keywords;    /* keywords in the FLAGS last reported */
 };
 
 struct imapd_session {
