@@ -423,6 +423,53 @@ def test_new_keyword_sends_flags(server):
     d.command("LOGOUT")
 
 
+def test_condstore(server):
+    """RFC 7162 CONDSTORE: advertised, HIGHESTMODSEQ on SELECT and in
+    STATUS, SELECT (CONDSTORE) and ENABLE, MODSEQ in the FETCH responses
+    of flag changes once enabled (also the unsolicited ones)."""
+    c = client(server)
+    lines, _ = c.ok("CAPABILITY")
+    assert b" CONDSTORE" in lines[0]
+    box = fresh(c)
+    fill(c, box, [simple(i) for i in range(1, 4)])
+
+    def hms(lines):
+        got = [int(m.group(1)) for ln in lines
+               for m in [re.match(rb"\* OK \[HIGHESTMODSEQ (\d+)\]", ln)] if m]
+        assert len(got) == 1, lines
+        return got[0]
+
+    d = client(server)
+    # STATUS (HIGHESTMODSEQ) is itself a CONDSTORE enabling command (3.1)
+    lines, _ = d.ok("STATUS %s (HIGHESTMODSEQ MESSAGES)" % box)
+    m = re.match(rb"\* STATUS \S+ \(HIGHESTMODSEQ (\d+) MESSAGES 3\)", lines[0])
+    assert m, lines
+    before = int(m.group(1))
+    lines, _ = c.select(box)
+    assert hms(lines) == before
+    lines, _ = d.ok("SELECT %s (CONDSTORE)" % box)
+    assert hms(lines) == before
+    _, t = d.command("SELECT %s (BOGUS)" % box)
+    assert " BAD " in t, t
+    d.ok("SELECT %s (CONDSTORE)" % box)
+    lines, _ = c.ok("STORE 2 +FLAGS (\\Flagged)")
+    f = fetches(lines)
+    assert "MODSEQ" not in f[2]          # c has not enabled CONDSTORE
+    lines, _ = d.ok("NOOP")
+    f = fetches(lines)
+    assert int(f[2]["MODSEQ"][0]) > before, lines
+    lines, _ = c.ok("ENABLE CONDSTORE")
+    assert b"* ENABLED CONDSTORE" in lines
+    assert hms(lines) > before           # enabled while a mailbox is selected
+    lines, _ = c.ok("STORE 3 +FLAGS (\\Seen)")
+    f = fetches(lines)
+    assert fetches(d.ok("NOOP")[0])[3]["MODSEQ"] == f[3]["MODSEQ"]
+    lines, _ = c.ok("STATUS %s (HIGHESTMODSEQ)" % box)
+    assert int(re.search(rb"HIGHESTMODSEQ (\d+)", lines[0]).group(1)) == int(f[3]["MODSEQ"][0])
+    c.command("LOGOUT")
+    d.command("LOGOUT")
+
+
 def test_store_readonly_and_rights(server):
     env, m = server
     a = client(server)
@@ -641,7 +688,9 @@ def test_search_esearch_and_modseq(server, search_box):
     lines, t = c.ok("SEARCH RETURN (COUNT) CHARSET UTF-8 DELETED")
     assert lines[0].endswith(b"COUNT 1")
     lines, t = c.ok("SEARCH MODSEQ 1")
-    assert re.match(rb"\* SEARCH 1 2 3 4 5 \(MODSEQ \d+\)$", lines[0]), lines
+    # the first CONDSTORE-enabling command reports HIGHESTMODSEQ (RFC 7162 3.1)
+    assert re.match(rb"\* OK \[HIGHESTMODSEQ \d+\]", lines[0]), lines
+    assert re.match(rb"\* SEARCH 1 2 3 4 5 \(MODSEQ \d+\)$", lines[1]), lines
     c.command("LOGOUT")
 
 

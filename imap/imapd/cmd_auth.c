@@ -37,7 +37,7 @@ static const char *const caps_always[] = {
 static const char *const caps_authed[] = {
     "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
     "LIST-EXTENDED", "ACL", "RIGHTS=kxten", "QUOTA", "MULTIAPPEND", "BINARY",
-    "ESEARCH", NULL
+    "ESEARCH", "CONDSTORE", NULL
 };
 
 int imapd_sasl_reset(struct imapd_session *s)
@@ -398,15 +398,19 @@ int imapd_cmd_enable(struct imapd_session *s, struct imapd_cmdctx *cmd)
     struct buf word = BUF_INITIALIZER;
     if (cmd->c != ' ') return imapd_syntax(s, "Missing capability");
     int c;
+    unsigned want = 0;
     do {
         c = tok_atom(&s->tp, TOK_CS_ATOM, &word);
-        /* no extension that ENABLE can turn on is implemented yet: every
-         * name is accepted and ignored (RFC 5161 3.1) */
+        /* CONDSTORE is the one extension ENABLE can turn on here; other
+         * names are accepted and ignored (RFC 5161 3.1) */
+        if (c >= 0 && !strcasecmp(buf_cstring(&word), "CONDSTORE"))
+            want |= IMAPD_EN_CONDSTORE;
     } while (c == ' ');
     buf_free(&word);
     int r = imapd_eol(s, c);
     if (r < 0) return r;
-    imapd_untagged(s, "ENABLED");
+    imapd_untagged(s, "ENABLED%s", (want & IMAPD_EN_CONDSTORE) ? " CONDSTORE" : "");
+    imapd_enable_condstore(s, want);
     return imapd_ok(s, NULL, "Completed");
 }
 

@@ -707,7 +707,7 @@ int imapd_cmd_fetch(struct imapd_session *s, struct imapd_cmdctx *cmd)
     if (r < 0) goto done;
     r = imapd_msglist_resolve(s, &set, cmd->uid, &ml);
     if (r < 0) goto done;
-    if (rq.has_changedsince || rq.has_modseq) s->enabled |= IMAPD_EN_CONDSTORE;
+    if (rq.has_changedsince || rq.has_modseq) imapd_enable_condstore(s, IMAPD_EN_CONDSTORE);
     if (rq.need & (NEED_CACHE | NEED_FILE)) rq.need |= NEED_RECORD;
 
     r = imapd_check_selected_rights(s, ACL_READ);

@@ -355,14 +355,16 @@ int imapd_cmd_unsubscribe(struct imapd_session *s, struct imapd_cmdctx *cmd)
 
 /* ---- STATUS ------------------------------------------------------------------------ */
 
-enum status_item { ST_MESSAGES, ST_RECENT, ST_UIDNEXT, ST_UIDVALIDITY, ST_UNSEEN, ST_N };
+enum status_item {
+    ST_MESSAGES, ST_RECENT, ST_UIDNEXT, ST_UIDVALIDITY, ST_UNSEEN, ST_HIGHESTMODSEQ, ST_N
+};
 static const char *const status_names[ST_N] = {
-    "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN"
+    "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ"
 };
 
 /* Counts of a mailbox for this user. */
 static int status_counts(struct imapd_session *s, const struct mboxlist_entry *e,
-                         int need_scan, uint32_t vals[ST_N])
+                         int need_scan, uint64_t vals[ST_N])
 {
     struct mailbox *mb = NULL;
     int r = imapd_mailbox_get(s, e, &mb);
@@ -381,6 +383,7 @@ static int status_counts(struct imapd_session *s, const struct mboxlist_entry *e
         vals[ST_MESSAGES] = st.exists;
         vals[ST_UIDNEXT] = st.uidnext;
         vals[ST_UIDVALIDITY] = st.uidvalidity;
+        vals[ST_HIGHESTMODSEQ] = st.highestmodseq;
         vals[ST_UNSEEN] = owner ? st.exists - (st.seen <= st.exists ? st.seen : st.exists) : 0;
         vals[ST_RECENT] = 0;
         if (need_scan) {
@@ -434,8 +437,9 @@ int imapd_cmd_status(struct imapd_session *s, struct imapd_cmdctx *cmd)
     }
 
     struct mboxlist_entry e = MBOXLIST_ENTRY_INITIALIZER;
-    uint32_t vals[ST_N];
+    uint64_t vals[ST_N];
     memset(vals, 0, sizeof(vals));
+    if (want[ST_HIGHESTMODSEQ]) s->enabled |= IMAPD_EN_CONDSTORE;  /* RFC 7162 3.1 */
     r = imapd_lookup(s, buf_cstring(&ext), ACL_READ, &name, &e, NULL);
     if (!r) r = status_counts(s, &e, want[ST_RECENT] || want[ST_UNSEEN], vals);
     mboxlist_entry_free(&e);
@@ -447,8 +451,8 @@ int imapd_cmd_status(struct imapd_session *s, struct imapd_cmdctx *cmd)
     imapd_put_astring(s, buf_cstring(&ext));
     prot_puts(s->prot, " (");
     for (int i = 0; i < nwant; i++)
-        prot_printf(s->prot, "%s%s %u", i ? " " : "", status_names[order[i]],
-                    vals[order[i]]);
+        prot_printf(s->prot, "%s%s %llu", i ? " " : "", status_names[order[i]],
+                    (unsigned long long)vals[order[i]]);
     prot_puts(s->prot, ")\r\n");
     r = imapd_ok(s, NULL, "Completed");
 out:

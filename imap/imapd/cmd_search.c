@@ -483,7 +483,7 @@ int imapd_cmd_search(struct imapd_session *s, struct imapd_cmdctx *cmd)
         r = imapd_no_error(s, r, 0);
         goto done;
     }
-    if (sp.uses_modseq) s->enabled |= IMAPD_EN_CONDSTORE;
+    if (sp.uses_modseq) imapd_enable_condstore(s, IMAPD_EN_CONDSTORE);
     uint64_t maxmodseq = 0;
     search_prepare(s, root);
     r = search_run(s, root, &res, &maxmodseq);

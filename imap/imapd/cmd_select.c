@@ -173,16 +173,29 @@ int imapd_report_changes(struct imapd_session *s, unsigned flags)
         if (!m) continue;
         buf_reset(&b);
         imapd_buf_flags(s, m, &b);
-        if (flags & IMAPD_REPORT_UID)
-            prot_printf(s->prot, "* %u FETCH (FLAGS %s UID %u)\r\n", ch.changed_seqs[i],
-                        buf_cstring(&b), m->uid);
-        else
-            prot_printf(s->prot, "* %u FETCH (FLAGS %s)\r\n", ch.changed_seqs[i],
-                        buf_cstring(&b));
+        if (flags & IMAPD_REPORT_UID) buf_printf(&b, " UID %u", m->uid);
+        /* RFC 7162 3.2: with CONDSTORE on, MODSEQ comes with every FLAGS */
+        if (s->enabled & IMAPD_EN_CONDSTORE)
+            buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)m->modseq);
+        prot_printf(s->prot, "* %u FETCH (FLAGS %s)\r\n", ch.changed_seqs[i],
+                    buf_cstring(&b));
     }
     buf_free(&b);
     mailbox_view_changes_free(&ch);
     return 0;
+}
+
+/* ---- CONDSTORE ------------------------------------------------------------------- */
+
+void imapd_enable_condstore(struct imapd_session *s, unsigned want)
+{
+    if (!(want & IMAPD_EN_CONDSTORE) || (s->enabled & IMAPD_EN_CONDSTORE)) return;
+    s->enabled |= IMAPD_EN_CONDSTORE;
+    /* RFC 7162 3.1: a CONDSTORE enabling command while a mailbox is
+     * selected gets the HIGHESTMODSEQ of that mailbox */
+    if (s->state == IMAPD_SELECTED && s->sel.view)
+        imapd_untagged(s, "OK [HIGHESTMODSEQ %llu] Ok",
+                       (unsigned long long)mailbox_view_highestmodseq(s->sel.view));
 }
 
 /* ---- selecting -------------------------------------------------------------------- */
@@ -300,6 +313,21 @@ int imapd_cmd_select(struct imapd_session *s, struct imapd_cmdctx *cmd)
     struct buf name = BUF_INITIALIZER, intname = BUF_INITIALIZER;
     if (cmd->c != ' ') return imapd_syntax(s, "Missing mailbox name");
     int c = tok_astring(&s->tp, &name);
+    int condstore = 0;
+    if (c == ' ') {
+        /* select-params (RFC 4466): only (CONDSTORE) is known */
+        struct tok_node *params = NULL;
+        c = tok_list(&s->tp, &params);
+        if (c >= 0) {
+            for (size_t i = 0; i < params->count && c >= 0; i++) {
+                if (tok_node_is_atom(params->items[i], "CONDSTORE"))
+                    condstore = 1;
+                else
+                    c = imapd_syntax(s, "Invalid SELECT parameter");
+            }
+        }
+        tok_node_free(&params);
+    }
     int r = imapd_eol(s, c);
     if (r < 0) {
         buf_free(&name);
@@ -360,6 +388,10 @@ int imapd_cmd_select(struct imapd_session *s, struct imapd_cmdctx *cmd)
     if (unseen) imapd_untagged(s, "OK [UNSEEN %u] Ok", unseen);
     imapd_untagged(s, "OK [UIDVALIDITY %u] Ok", st.uidvalidity);
     imapd_untagged(s, "OK [UIDNEXT %u] Ok", st.uidnext);
+    /* RFC 7162 3.1.2.1: on every SELECT and EXAMINE, as Cyrus does */
+    imapd_untagged(s, "OK [HIGHESTMODSEQ %llu] Ok",
+                   (unsigned long long)mailbox_view_highestmodseq(sel->view));
+    if (condstore) s->enabled |= IMAPD_EN_CONDSTORE;
     return imapd_ok(s, sel->readonly ? "READ-ONLY" : "READ-WRITE", "Completed");
 }
 

@@ -265,7 +265,7 @@ int imapd_cmd_store(struct imapd_session *s, struct imapd_cmdctx *cmd)
         r = imapd_no(s, "NOPERM", "Permission denied");
         goto done;
     }
-    if (a.has_unchangedsince) s->enabled |= IMAPD_EN_CONDSTORE;
+    if (a.has_unchangedsince) imapd_enable_condstore(s, IMAPD_EN_CONDSTORE);
 
     uids = xmalloc((ml.count ? ml.count : 1) * sizeof(*uids));
     for (size_t i = 0; i < ml.count; i++)

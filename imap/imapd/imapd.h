@@ -326,6 +326,9 @@ int imapd_seen_change(struct imapd_session *s, const struct seqset *uids, int ad
  * mailbox is selected.  0 or an error (a vanished mailbox: the session
  * sends BYE and ends). */
 int imapd_report_changes(struct imapd_session *s, unsigned flags);
+/* Turn CONDSTORE on (when `want` has IMAPD_EN_CONDSTORE) the first time,
+ * sending the selected mailbox's HIGHESTMODSEQ as RFC 7162 3.1 asks. */
+void imapd_enable_condstore(struct imapd_session *s, unsigned want);
 
 /* ---- implemented by the message commands (cmd_expunge.c) ---------------- */
 
