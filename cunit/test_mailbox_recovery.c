@@ -22,6 +22,7 @@
 #include "imap/store/mailbox_int.h"
 #include "imap/store/mailbox_io.h"
 #include "imap/store/msgcache.h"
+#include "imap/store/quota.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -549,9 +550,184 @@ static void test_reconstruct(void)
     free(dir);
 }
 
+/* Recreating a lost cyrus.header: the unique id given (as from
+ * mailboxes.db), system flags, dates and MODSEQs from cyrus.index; the
+ * keyword names are gone with the file, so their bits are cleared. */
+static void test_reconstruct_lost_header(void)
+{
+    char *dir = fresh_dir();
+    struct mailbox_create_params cp = { "0123abcd-known", 0, NULL, 0 };
+    struct mailbox *mb = NULL;
+    CU_ASSERT_EQUAL_FATAL(mailbox_create_dir(dir, "user.test", &cp, &mb), 0);
+    add(mb, 1, MAILBOX_FLAG_SEEN);
+    add(mb, 2, MAILBOX_FLAG_FLAGGED | MAILBOX_FLAG_ANSWERED);
+    char *text = make_msg(3);
+    static const char *const kw[] = { "$Label1", "Work" };
+    struct mailbox_append_msg m;
+    memset(&m, 0, sizeof(m));
+    m.data = text;
+    m.len = strlen(text);
+    m.system_flags = MAILBOX_FLAG_DRAFT;
+    m.keywords = kw;
+    m.nkeywords = 2;
+    struct mailbox_append_result res;
+    CU_ASSERT_EQUAL(mailbox_append(mb, &m, 1, 0, &res), 0);
+    free(text);
+    struct mailbox_record before[3];
+    CU_ASSERT_EQUAL(mailbox_lock(mb, MAILBOX_LOCK_SHARED), 0);
+    for (uint32_t u = 1; u <= 3; u++) CU_ASSERT_EQUAL(mailbox_find_uid(mb, u, &before[u - 1]), 0);
+    CU_ASSERT_NOT_EQUAL(before[2].user_flags[0], 0);
+    mailbox_unlock(mb);
+    mailbox_close(&mb);
+
+    char *ph = xasprintf("%s/cyrus.header", dir);
+    CU_ASSERT_EQUAL(unlink(ph), 0);
+    CU_ASSERT_NOT_EQUAL(mailbox_open_dir(dir, &mb), 0);
+    unsigned n = 0;
+    CU_ASSERT_EQUAL(mailbox_reconstruct_entry(dir, "user.test", "", 0, NULL, NULL, &n),
+                    CYRERR_BADARGS);
+    CU_ASSERT_EQUAL(mailbox_reconstruct_entry(dir, "user.test", "two words", 0, NULL, NULL, &n),
+                    CYRERR_BADARGS);
+    CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, 0, NULL, NULL, &n), CYRERR_BADARGS);
+    CU_ASSERT_FALSE(file_exists(dir, "cyrus.header"));
+
+    struct strarray fixes;
+    strarray_init(&fixes);
+    CU_ASSERT_EQUAL(mailbox_reconstruct_entry(dir, "user.test", "0123abcd-known",
+                                              MAILBOX_RECONSTRUCT_DRYRUN, collect_fix, &fixes,
+                                              &n), 0);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(fixes.count, 3);
+    CU_ASSERT_EQUAL(strarray_find(&fixes, "cyrus.header missing: recreated (unique id from "
+                                          "mailboxes.db, no quota root)", 0), 0);
+    CU_ASSERT_TRUE(strarray_find(&fixes, "2 keyword names missing from cyrus.header: "
+                                         "unrecoverable, their flags cleared", 0) >= 0);
+    CU_ASSERT_TRUE(strarray_find(&fixes, "uid 3: keyword bits without a name cleared", 0) >= 0);
+    CU_ASSERT_FALSE(file_exists(dir, "cyrus.header"));   /* dry run */
+    strarray_free(&fixes);
+
+    CU_ASSERT_EQUAL(mailbox_reconstruct_entry(dir, "user.test", "0123abcd-known", 0, NULL,
+                                              NULL, &n), 0);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
+    CU_ASSERT_STRING_EQUAL(mailbox_uniqueid(mb), "0123abcd-known");
+    CU_ASSERT_STRING_EQUAL(mailbox_name(mb), "user.test");
+    CU_ASSERT_PTR_NULL(mailbox_quotaroot(mb));
+    CU_ASSERT_EQUAL(mailbox_num_keywords(mb), 0);
+    struct mailbox_status st = status_of(mb);
+    CU_ASSERT_EQUAL(st.exists, 3);
+    CU_ASSERT_EQUAL(st.seen, 1);
+    CU_ASSERT_EQUAL(st.flagged, 1);
+    CU_ASSERT_EQUAL(st.answered, 1);
+    CU_ASSERT_EQUAL(st.draft, 1);
+    CU_ASSERT_EQUAL(st.num_keywords, 0);
+    CU_ASSERT_EQUAL(mailbox_lock(mb, MAILBOX_LOCK_SHARED), 0);
+    for (uint32_t u = 1; u <= 3; u++) {
+        struct mailbox_record rec;
+        CU_ASSERT_EQUAL(mailbox_find_uid(mb, u, &rec), 0);
+        CU_ASSERT_EQUAL(rec.system_flags, before[u - 1].system_flags);
+        CU_ASSERT_EQUAL(rec.internaldate, before[u - 1].internaldate);
+        for (int w = 0; w < MAILBOX_KEYWORD_WORDS; w++) CU_ASSERT_EQUAL(rec.user_flags[w], 0);
+        if (u < 3) {
+            CU_ASSERT_EQUAL(rec.modseq, before[u - 1].modseq);
+        } else {
+            CU_ASSERT_TRUE(rec.modseq > before[u - 1].modseq);   /* its flags changed */
+        }
+    }
+    /* new keywords start again from bit 0 */
+    uint32_t bit = 99;
+    CU_ASSERT_EQUAL(mailbox_keyword_bit(mb, "Fresh", 1, &bit), CYRERR_BADARGS); /* shared lock */
+    mailbox_unlock(mb);
+    CU_ASSERT_EQUAL(mailbox_lock(mb, MAILBOX_LOCK_EXCLUSIVE), 0);
+    CU_ASSERT_EQUAL(mailbox_keyword_bit(mb, "Fresh", 1, &bit), 0);
+    CU_ASSERT_EQUAL(bit, 0);
+    mailbox_unlock(mb);
+    mailbox_close(&mb);
+    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+
+    /* a header that cannot be read is not replaced */
+    char *pa = xasprintf("%s/header.away", dir);
+    CU_ASSERT_EQUAL(rename(ph, pa), 0);
+    CU_ASSERT_EQUAL(mkdir(ph, 0700), 0);
+    CU_ASSERT_EQUAL(mailbox_reconstruct_entry(dir, "user.test", "0123abcd-known", 0, NULL,
+                                              NULL, &n), CYRERR_IO);
+    CU_ASSERT_EQUAL(rmdir(ph), 0);
+    CU_ASSERT_EQUAL(rename(pa, ph), 0);
+    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    free(pa);
+    free(ph);
+    free(dir);
+}
+
+/* Entries named like message files that are not regular files (a child
+ * mailbox's directory, a FIFO) are no messages: never reported, never
+ * removed, and a FIFO does not hang the scan. */
+static void test_reconstruct_ignores_non_files(void)
+{
+    char *dir;
+    struct mailbox *mb = new_mailbox(&dir);
+    add(mb, 1, 0);
+    add(mb, 2, MAILBOX_FLAG_SEEN);
+    mailbox_close(&mb);
+    char *p7 = xasprintf("%s/7.", dir);
+    char *p7f = xasprintf("%s/7./cyrus.header", dir);
+    char *p8 = xasprintf("%s/8.", dir);
+    CU_ASSERT_EQUAL(mkdir(p7, 0700), 0);
+    FILE *f = fopen(p7f, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("a child's\n", f);
+    fclose(f);
+    CU_ASSERT_EQUAL(mkfifo(p8, 0600), 0);
+    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    unsigned n = 9;
+    CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, 0, NULL, NULL, &n), 0);
+    CU_ASSERT_EQUAL(n, 0);
+
+    /* nor when the index is rebuilt from the files */
+    char *pi = xasprintf("%s/cyrus.index", dir);
+    CU_ASSERT_EQUAL(unlink(pi), 0);
+    struct strarray fixes;
+    strarray_init(&fixes);
+    CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, 0, collect_fix, &fixes, &n), 0);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_TRUE(strarray_find(&fixes, "uid 1: message file without record: added", 0) >= 0);
+    CU_ASSERT_TRUE(strarray_find(&fixes, "uid 2: message file without record: added", 0) >= 0);
+    strarray_free(&fixes);
+    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
+    struct mailbox_status st = status_of(mb);
+    CU_ASSERT_EQUAL(st.exists, 2);
+    CU_ASSERT_EQUAL(st.uidnext, 3);
+    mailbox_close(&mb);
+    CU_ASSERT_TRUE(file_exists(dir, "7./cyrus.header"));
+    CU_ASSERT_TRUE(file_exists(dir, "8."));
+    free(pi);
+    free(p8);
+    free(p7f);
+    free(p7);
+    free(dir);
+}
+
+/* A quota database of the suite's own: reconstruct looks quota roots up
+ * when it recreates a header (never the system's configured one). */
+static int suite_init(void)
+{
+    char *db = xasprintf("%s/quotas.db", harness_tmpdir());
+    int r = quota_open_backend("flat", db);
+    free(db);
+    return r ? -1 : 0;
+}
+
+static int suite_cleanup(void)
+{
+    quota_close();
+    return 0;
+}
+
 void register_tests(void)
 {
-    CU_pSuite s = harness_suite("mailbox_recovery", NULL, NULL);
+    CU_pSuite s = harness_suite("mailbox_recovery", suite_init, suite_cleanup);
     ADD_TEST(s, test_recover_dirty);
     ADD_TEST(s, test_recover_reboot);
     ADD_TEST(s, test_recover_torn_header);
@@ -559,4 +735,6 @@ void register_tests(void)
     ADD_TEST(s, test_io_faults);
     ADD_TEST(s, test_io_faults_queued);
     ADD_TEST(s, test_reconstruct);
+    ADD_TEST(s, test_reconstruct_lost_header);
+    ADD_TEST(s, test_reconstruct_ignores_non_files);
 }

@@ -433,6 +433,17 @@ static void test_findroot(void)
     check_root("other.net!user.alice", NULL);       /* other domains are separate */
     check_root("", NULL);
     check_root(NULL, NULL);
+    /* the same, telling "none" from a failure */
+    char *root = (char *)"junk";
+    CU_ASSERT_EQUAL(quota_lookup_root("example.org!user.dave.x", &root), 0);
+    CU_ASSERT_STRING_EQUAL(root ? root : "(null)", "example.org!");
+    free(root);
+    root = (char *)"junk";
+    CU_ASSERT_EQUAL(quota_lookup_root("user.carol", &root), 0);
+    CU_ASSERT_PTR_NULL(root);
+    root = (char *)"junk";
+    CU_ASSERT_EQUAL(quota_lookup_root("", &root), CYRERR_BADARGS);
+    CU_ASSERT_PTR_NULL(root);
     quota_close();
     free(fname);
 }
@@ -708,6 +719,143 @@ static void test_fix(void)
     free(fname);
 }
 
+/* A domain's root "example.org!" is a root like the others for the
+ * mailbox module and quota -f. */
+static void test_domain_root(void)
+{
+    char *fname = fresh();
+    char *mlname = xasprintf("%s/%s-%d/mailboxes.db", harness_tmpdir(), backend, counter);
+    CU_ASSERT_EQUAL_FATAL(mboxlist_open(backend, mlname, CYRUSDB_CREATE, &ml), 0);
+    char *dom = xasprintf("d%d.example.org!", counter);
+    char *inbox = xasprintf("%suser.dom", dom);
+    char *other = xasprintf("%suser.other", dom);
+    setlim(dom, 100, 10);
+
+    /* created under the domain's root */
+    CU_ASSERT_EQUAL(mboxlist_create(ml, inbox, "default", NULL, "anyone lrs", NULL, NULL), 0);
+    struct mailbox_create_params p = { NULL, 0, dom, 0 };
+    struct mailbox *mb = NULL;
+    CU_ASSERT_EQUAL_FATAL(mailbox_create(inbox, "default", &p, &mb), 0);
+    CU_ASSERT_STRING_EQUAL(mailbox_quotaroot(mb), dom);
+    CU_ASSERT_EQUAL(append_size(mb, 300, 0, 0), 0);
+    struct quota q = get(dom);
+    CU_ASSERT_EQUAL(q.used[QUOTA_STORAGE], 300);
+    CU_ASSERT_EQUAL(q.used[QUOTA_MESSAGE], 1);
+    quota_free(&q);
+    /* what quota_root_valid() refuses, the mailbox refuses too */
+    static const char *const bad[] = { "!", "a!b!", "Example.org!", "user..x", "user" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CU_ASSERT_FALSE(quota_root_valid(bad[i]));
+        if (mailbox_set_quotaroot(mb, bad[i]) != CYRERR_BADNAME) CU_FAIL(bad[i]);
+    }
+    CU_ASSERT_STRING_EQUAL(mailbox_quotaroot(mb), dom);
+    CU_ASSERT_EQUAL(mailbox_set_quotaroot(mb, NULL), 0);
+    CU_ASSERT_PTR_NULL(mailbox_quotaroot(mb));
+    mailbox_close(&mb);
+    struct mailbox_create_params bp = { NULL, 0, "a!b!", 0 };
+    CU_ASSERT_EQUAL(mailbox_create(other, "default", &bp, &mb), CYRERR_BADNAME);
+    CU_ASSERT_PTR_NULL(mb);
+
+    /* quota -f puts the domain's root back and recounts it */
+    CU_ASSERT_EQUAL(quota_set_used(dom, 0, 0), 0);
+    struct buf ev = BUF_INITIALIZER;
+    CU_ASSERT_EQUAL(quota_fix(ml, NULL, fix_cb, &ev), 0);
+    struct buf want = BUF_INITIALIZER;
+    buf_printf(&want, "root %s ->%s\nusage %s STORAGE 0>300\nusage %s MESSAGE 0>1\n", inbox,
+               dom, dom, dom);
+    CU_ASSERT_STRING_EQUAL(buf_cstring(&ev), buf_cstring(&want));
+    char *hr = header_root(inbox);
+    CU_ASSERT_STRING_EQUAL(hr ? hr : "(null)", dom);
+    free(hr);
+    buf_reset(&ev);
+    CU_ASSERT_EQUAL(quota_fix(ml, NULL, fix_cb, &ev), 0);
+    CU_ASSERT_STRING_EQUAL(buf_cstring(&ev), "");
+
+    buf_free(&ev);
+    buf_free(&want);
+    CU_ASSERT_EQUAL(mboxlist_close(ml), 0);
+    ml = NULL;
+    quota_close();
+    free(other);
+    free(inbox);
+    free(dom);
+    free(mlname);
+    free(fname);
+}
+
+static void collect_fix(void *rock, const char *text)
+{
+    strarray_append(rock, text);
+}
+
+/* reconstruct recreates a lost cyrus.header with the nearest root of the
+ * quota database and the unique id it is given, and charges nothing. */
+static void test_reconstruct_finds_root(void)
+{
+    char *fname = fresh();
+    char *mlname = xasprintf("%s/%s-%d/mailboxes.db", harness_tmpdir(), backend, counter);
+    CU_ASSERT_EQUAL_FATAL(mboxlist_open(backend, mlname, CYRUSDB_CREATE, &ml), 0);
+    char *top = xasprintf("user.rr%d", counter);
+    char *sub = xasprintf("user.rr%d.Sent", counter);
+    char *dom = xasprintf("d%d.example.org!", counter);
+    char *dbox = xasprintf("%suser.x", dom);
+    setlim(top, 100, 10);
+    setlim(dom, 100, 10);
+    make_mailbox(top, top, 1, 200);
+    make_mailbox(sub, top, 2, 100);
+    make_mailbox(dbox, dom, 1, 50);
+
+    const char *boxes[3] = { top, sub, dbox };
+    const char *roots[3] = { top, top, dom };
+    for (int i = 0; i < 3; i++) {
+        struct buf dir = BUF_INITIALIZER;
+        CU_ASSERT_EQUAL_FATAL(mailbox_dir_for(boxes[i], "default", &dir), 0);
+        char *hp = xasprintf("%s/cyrus.header", buf_cstring(&dir));
+        CU_ASSERT_EQUAL(unlink(hp), 0);
+        struct strarray fixes = STRARRAY_INITIALIZER;
+        unsigned n = 0;
+        CU_ASSERT_EQUAL(mailbox_reconstruct_entry(buf_cstring(&dir), boxes[i], "id-from-db", 0,
+                                                  collect_fix, &fixes, &n), 0);
+        CU_ASSERT_EQUAL(n, 1);
+        char *want = xasprintf("cyrus.header missing: recreated (unique id from mailboxes.db, "
+                               "quota root %s)", roots[i]);
+        CU_ASSERT_STRING_EQUAL(fixes.count ? strarray_nth(&fixes, 0) : "", want);
+        free(want);
+        struct mailbox *mb = NULL;
+        CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(buf_cstring(&dir), &mb), 0);
+        CU_ASSERT_STRING_EQUAL(mailbox_quotaroot(mb) ? mailbox_quotaroot(mb) : "", roots[i]);
+        CU_ASSERT_STRING_EQUAL(mailbox_uniqueid(mb), "id-from-db");
+        CU_ASSERT_STRING_EQUAL(mailbox_name(mb), boxes[i]);
+        mailbox_close(&mb);
+        strarray_free(&fixes);
+        free(hp);
+        buf_free(&dir);
+    }
+    /* usage is what it was: nothing charged twice */
+    struct quota q = get(top);
+    CU_ASSERT_EQUAL(q.used[QUOTA_STORAGE], 400);
+    CU_ASSERT_EQUAL(q.used[QUOTA_MESSAGE], 3);
+    quota_free(&q);
+    q = get(dom);
+    CU_ASSERT_EQUAL(q.used[QUOTA_STORAGE], 50);
+    CU_ASSERT_EQUAL(q.used[QUOTA_MESSAGE], 1);
+    quota_free(&q);
+    struct buf ev = BUF_INITIALIZER;
+    CU_ASSERT_EQUAL(quota_fix(ml, NULL, fix_cb, &ev), 0);
+    CU_ASSERT_STRING_EQUAL(buf_cstring(&ev), "");
+    buf_free(&ev);
+
+    CU_ASSERT_EQUAL(mboxlist_close(ml), 0);
+    ml = NULL;
+    quota_close();
+    free(dbox);
+    free(dom);
+    free(sub);
+    free(top);
+    free(mlname);
+    free(fname);
+}
+
 static void add_all(CU_pSuite s)
 {
     ADD_TEST(s, test_limits);
@@ -720,6 +868,8 @@ static void add_all(CU_pSuite s)
     ADD_TEST(s, test_concurrent);
     ADD_TEST(s, test_mailbox_enforces);
     ADD_TEST(s, test_fix);
+    ADD_TEST(s, test_domain_root);
+    ADD_TEST(s, test_reconstruct_finds_root);
 }
 
 void register_tests(void)

@@ -698,9 +698,6 @@ def test_quota_domains(tmp_path):
         "user/bob@example.org: MESSAGE usage was 0, now 2"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (reported, imap/store/mailbox.c): "
-                   "mailbox_create/mailbox_set_quotaroot refuse a domain root "
-                   "'example.org!' that quota.h declares valid, so quota -f fails on it")
 def test_quota_fix_domain_root(tmp_path):
     st = Store(tmp_path / "s", backend="flat", virtdomains="userid")
     st.create("example.org!user.carol")
@@ -890,27 +887,24 @@ def test_reconstruct_adjusts_quota(rstore):
         "quota -f had to fix what reconstruct left (%d bytes, -%d)" % (nbytes, size2)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (reported): after cyrus.header is lost, "
-                   "reconstruct makes a new unique id (not the one in mailboxes.db), "
-                   "drops the quota root and the flags")
 def test_reconstruct_lost_header(rstore):
     rstore.setquota("user.alice", 1000, 100)
     d = alice_dir(rstore)
     uniqueid = header_uniqueid(d)
     os.unlink(os.path.join(d, "cyrus.header"))
     out = rstore.ok("reconstruct", "user.alice")
-    assert "cyrus.header" in out
+    assert "user.alice: cyrus.header missing: recreated (unique id from mailboxes.db, " \
+        "quota root user.alice)\n" in out
     assert header_uniqueid(d) == uniqueid
     assert rstore.status("user.alice")["quotaroot"] == "user.alice"
     check_all_there(rstore, [1, 2, 3, 4], FLAGS)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (reported): a directory named like a "
-                   "message file is reported as a fix on every run")
 def test_reconstruct_ignores_directory_named_like_a_message(rstore):
     os.mkdir(os.path.join(alice_dir(rstore), "7."))
     rstore.ok("reconstruct", "user.alice")
     assert rstore.ok("reconstruct", "user.alice") == "user.alice: ok\n"
+    assert os.path.isdir(os.path.join(alice_dir(rstore), "7."))     # not removed either
 
 
 # ==== mbpath ======================================================================

@@ -40,7 +40,8 @@ static int reconstruct_one(struct imapd_session *s, const char *name, unsigned *
         /* the session must not hold the mailbox while it is rebuilt */
         if (s->state == IMAPD_SELECTED && s->sel.name && !strcmp(s->sel.name, name))
             imapd_unselect(s);
-        r = mailbox_reconstruct(buf_cstring(&dir), e.name, 0, log_fix, (void *)e.name, &n);
+        r = mailbox_reconstruct_entry(buf_cstring(&dir), e.name, e.uniqueid, 0, log_fix,
+                                      (void *)e.name, &n);
         *fixes += n;
     }
     buf_free(&dir);

@@ -162,8 +162,9 @@ int imapd_cmd_setquota(struct imapd_session *s, struct imapd_cmdctx *cmd)
         goto out;
     }
     r = root_intname(s, buf_cstring(&ext), &root);
-    if (!r && !strchr(buf_cstring(&root), '!') &&
-        mboxlist_lookup_usable(s->mbl, buf_cstring(&root), NULL))
+    /* a root is an existing mailbox, or a whole domain ("example.org!") */
+    int domain_root = buf_len(&root) && buf_cstring(&root)[buf_len(&root) - 1] == '!';
+    if (!r && !domain_root && mboxlist_lookup_usable(s->mbl, buf_cstring(&root), NULL))
         r = CYRERR_MAILBOX_NONEXISTENT;
     if (!r) {
         if (list->count) {

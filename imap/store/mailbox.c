@@ -21,6 +21,7 @@
 #include "imap/store/mailbox_int.h"
 #include "imap/store/mailbox_io.h"
 #include "imap/store/mboxname.h"
+#include "imap/store/quota.h"
 
 /* Open handles of this process, for the same-process deadlock check. */
 static struct mailbox *open_list;
@@ -256,9 +257,9 @@ int mailbox_needs_recovery(const struct mailbox *mb)
 }
 
 /* Under a lock: follow a replaced index, read the header, check that the
- * files are as long as it says, load new keywords.  *need is set when
- * recovery is called for. */
-int mailbox_refresh(struct mailbox *mb, int *need)
+ * files are as long as it says.  *need is set when recovery is called
+ * for.  mailbox_refresh() also loads cyrus.header (new keywords). */
+int mailbox_refresh_index(struct mailbox *mb, int *need)
 {
     *need = 0;
     struct stat st;
@@ -291,6 +292,14 @@ int mailbox_refresh(struct mailbox *mb, int *need)
         mailbox_cachehdr_decode(mb->cmap, &cid) || cid != mb->hdr.cache_id ||
         mailbox_map_cache(mb, (size_t)mb->hdr.cache_size))
         *need = 1;
+    return 0;
+}
+
+/* Reload cyrus.header when it was replaced or does not name every keyword
+ * the index header counts. */
+static int refresh_meta(struct mailbox *mb)
+{
+    int r;
     /* cyrus.header is replaced whole (rename) when a keyword or the quota
      * root changes: reload it when it is another file */
     struct stat hst;
@@ -319,6 +328,13 @@ int mailbox_refresh(struct mailbox *mb, int *need)
         }
     }
     return 0;
+}
+
+int mailbox_refresh(struct mailbox *mb, int *need)
+{
+    int r = mailbox_refresh_index(mb, need);
+    if (!r) r = refresh_meta(mb);
+    return r;
 }
 
 static int lock_impl(struct mailbox *mb, enum mailbox_lockmode mode, int wait)
@@ -593,7 +609,7 @@ int mailbox_create_dir(const char *dir, const char *name,
     if (mbp) *mbp = NULL;
     if (!dir || !*dir) return CYRERR_BADARGS;
     if (!name || mboxname_valid(name)) return CYRERR_BADNAME;
-    if (p && p->quotaroot && *p->quotaroot && mboxname_valid(p->quotaroot))
+    if (p && p->quotaroot && *p->quotaroot && !quota_root_valid(p->quotaroot))
         return CYRERR_BADNAME;
     if (make_dirs(dir) < 0) {
         xsyslog(LOG_ERR, "mailbox directory creation failed", "dir=<%s> error=<%s>",
@@ -830,7 +846,7 @@ void mailbox_status(const struct mailbox *mb, struct mailbox_status *st)
 
 int mailbox_set_quotaroot(struct mailbox *mb, const char *root)
 {
-    if (root && *root && mboxname_valid(root)) return CYRERR_BADNAME;
+    if (root && *root && !quota_root_valid(root)) return CYRERR_BADNAME;
     int took;
     int r = mailbox_autolock(mb, &took);
     if (r) return r;

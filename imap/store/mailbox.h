@@ -136,7 +136,8 @@ int mailbox_dir_for(const char *name, const char *partition, struct buf *dir)
 struct mailbox_create_params {
     const char *uniqueid;      /* NULL: a fresh random one */
     uint32_t uidvalidity;      /* 0: the current time */
-    const char *quotaroot;     /* NULL: none */
+    const char *quotaroot;     /* NULL: none; else as quota_root_valid()
+                                  accepts (a mailbox name or "domain!") */
     uint64_t highestmodseq;    /* starting value (0 = 1) */
 };
 
@@ -189,7 +190,9 @@ const char *mailbox_quotaroot(const struct mailbox *mb);   /* or NULL */
 void mailbox_status(const struct mailbox *mb, struct mailbox_status *st);
 
 /* Change the quota root recorded in cyrus.header (NULL: none).  Usage is
- * not moved between roots: that is the quota tool's business. */
+ * not moved between roots: that is the quota tool's business.  Roots are
+ * checked with quota_root_valid() (a domain's root "example.org!" too);
+ * CYRERR_BADNAME for others. */
 int mailbox_set_quotaroot(struct mailbox *mb, const char *root)
     __attribute__((warn_unused_result));
 
@@ -388,12 +391,25 @@ void mailbox_view_apply(struct mailbox_view *v, const struct mailbox_record *rec
 typedef void mailbox_reconstruct_cb(void *rock, const char *fix);
 
 /* Rebuild the index and cache of the mailbox in `dir` from its message
- * files, keeping flags, dates and MODSEQs of records that still match
- * their files.  `name` names the mailbox when cyrus.header is lost (may be
- * NULL otherwise).  Each fix is reported through cb (may be NULL) and
- * counted in *nfixes.  Nothing is written when nothing needs fixing. */
+ * files ("<uid>." regular files; other entries, directories included, are
+ * left alone), keeping flags, dates and MODSEQs of records that still
+ * match their files.  `name` names the mailbox when cyrus.header is lost
+ * (may be NULL otherwise).  Each fix is reported through cb (may be NULL)
+ * and counted in *nfixes.  Nothing is written when nothing needs fixing.
+ *
+ * A lost or damaged cyrus.header is recreated with `name`, the nearest
+ * quota root of the quota database (quota_lookup_root()) and a new unique
+ * id; its keyword names cannot be recovered, so their bits are cleared
+ * (system flags, dates and MODSEQs survive in cyrus.index).  A header
+ * that cannot be read (CYRERR_IO) is left as it is and the call fails. */
 int mailbox_reconstruct(const char *dir, const char *name, int flags,
                         mailbox_reconstruct_cb *cb, void *rock, unsigned *nfixes)
     __attribute__((warn_unused_result));
+/* The same, given what mailboxes.db says: `uniqueid` (may be NULL) is put
+ * in a recreated cyrus.header instead of a new one.  CYRERR_BADARGS when
+ * it is empty or not one printable word. */
+int mailbox_reconstruct_entry(const char *dir, const char *name, const char *uniqueid,
+                              int flags, mailbox_reconstruct_cb *cb, void *rock,
+                              unsigned *nfixes) __attribute__((warn_unused_result));
 
 #endif

@@ -236,6 +236,8 @@ void mailbox_drop_files(struct mailbox *mb);
 /* Under a lock: follow a replaced index, read the header and check the
  * files' lengths and keywords; *need says whether recovery is called for. */
 int mailbox_refresh(struct mailbox *mb, int *need);
+/* The same without cyrus.header (reconstruct reads that one itself). */
+int mailbox_refresh_index(struct mailbox *mb, int *need);
 /* (Re)open cyrus.index and cyrus.cache after a replacement. */
 int mailbox_open_files(struct mailbox *mb);
 /* Write header `h` into slot `slot` (no sync). */

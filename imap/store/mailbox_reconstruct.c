@@ -1,8 +1,10 @@
 /* mailbox_reconstruct: rebuilding a mailbox's index and cache from its
  * message files (the reconstruct tool).
  *
- * Under the exclusive and cleanup locks: first the normal recovery runs (a
- * crash is not damage and is not reported); then every message file is
+ * Under the exclusive and cleanup locks: cyrus.header is read (or, when
+ * lost, recreated from the caller's name and unique id and the quota
+ * database); then the normal recovery runs (a crash is not damage and is
+ * not reported); then every message file (a regular file "<uid>.") is
  * read (size, SHA-1, header length) and matched by UID with the records
  * that can still be read.  Records that match keep their flags, dates and
  * MODSEQ; the rest is reported as a fix: files without a record are added,
@@ -33,9 +35,11 @@
 #include "xmalloc.h"
 #include "imap/store/mailbox_int.h"
 #include "imap/store/mailbox_io.h"
+#include "imap/store/quota.h"
 
 struct rc {
     struct mailbox *mb;
+    const char *uniqueid;     /* from mailboxes.db, or NULL */
     mailbox_reconstruct_cb *cb;
     void *rock;
     unsigned nfixes;
@@ -85,7 +89,8 @@ static int map_msg(struct mailbox *mb, uint32_t uid, const char **basep, size_t 
     mailbox_msgname(uid, name, sizeof(name));
     *basep = NULL;
     *lenp = 0;
-    int fd = openat(mb->dirfd, name, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO put there meanwhile must not hang us */
+    int fd = openat(mb->dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return CYRERR_IO;
     if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || (uint64_t)st->st_size > UINT32_MAX) {
         close(fd);
@@ -177,6 +182,17 @@ static struct mailbox_record *read_old_records(struct rc *rc, int healthy, size_
     return recs;
 }
 
+/* Could `name` be a message file?  Directories (a child mailbox's, in
+ * some layouts), FIFOs, sockets and devices are not, and are left alone.
+ * An entry that cannot be examined (a dangling link) is kept: reading it
+ * fails and that is reported. */
+static int maybe_msgfile(struct mailbox *mb, const char *name)
+{
+    struct stat st;
+    if (fstatat(mb->dirfd, name, &st, 0) < 0) return 1;
+    return S_ISREG(st.st_mode);
+}
+
 static struct msgfile *list_files(struct mailbox *mb, size_t *np)
 {
     size_t n = 0, alloc = 64;
@@ -188,7 +204,7 @@ static struct msgfile *list_files(struct mailbox *mb, size_t *np)
         struct dirent *de;
         while ((de = readdir(d))) {
             uint32_t uid = mailbox_parse_msgname(de->d_name);
-            if (!uid) continue;
+            if (!uid || !maybe_msgfile(mb, de->d_name)) continue;
             if (n == alloc) {
                 alloc *= 2;
                 files = xreallocarray(files, alloc, sizeof(*files));
@@ -221,25 +237,57 @@ static int cache_ok(struct mailbox *mb, int healthy, const struct mailbox_record
     return 1;
 }
 
+/* cyrus.header is lost: make it again from what is known elsewhere -- the
+ * unique id from mailboxes.db (given by the caller) and the quota root
+ * from the quota database (the nearest root, as quota -f finds it).  The
+ * keyword names lived only in this file. */
+static void recreate_meta(struct rc *rc, const char *name, const char *why)
+{
+    struct mailbox *mb = rc->mb;
+    struct buf note = BUF_INITIALIZER;
+    mailbox_meta_free(&mb->meta);
+    mailbox_meta_init(&mb->meta);
+    mb->meta.name = xstrdup(name);
+    if (rc->uniqueid) {
+        mb->meta.uniqueid = xstrdup(rc->uniqueid);
+        buf_appendcstr(&note, "unique id from mailboxes.db");
+    } else {
+        mb->meta.uniqueid = mailbox_make_uniqueid();
+        buf_appendcstr(&note, "new unique id");
+    }
+    char *root = NULL;
+    int r = quota_lookup_root(name, &root);
+    if (r)
+        buf_printf(&note, ", quota root unknown (quota database: %s; run quota -f)",
+                   error_message(r));
+    else if (root)
+        buf_printf(&note, ", quota root %s", root);
+    else
+        buf_appendcstr(&note, ", no quota root");
+    mb->meta.quotaroot = root;
+    fix(rc, "cyrus.header %s: recreated (%s)", why, buf_cstring(&note));
+    buf_free(&note);
+}
+
+/* Read cyrus.header, or recreate it when it is missing or damaged and the
+ * caller said which mailbox this is.  A header that cannot be read (I/O
+ * error) is not replaced: that would lose its keyword names for good. */
 static int meta_fixes(struct rc *rc, const char *name, int *meta_changed)
 {
     struct mailbox *mb = rc->mb;
     *meta_changed = 0;
-    if (!mb->meta.name) {
-        struct mbx_meta m;
-        mailbox_meta_init(&m);
-        int r = mailbox_meta_read(mb->dirfd, &m);
-        if (!r) {
-            mailbox_meta_free(&mb->meta);
-            mb->meta = m;
-        } else {
-            mailbox_meta_free(&m);
-            if (!name) return CYRERR_BADARGS;   /* cannot know what it is */
-            fix(rc, "cyrus.header %s: recreated", r == CYRERR_NOTFOUND ? "missing" : "damaged");
-            mb->meta.name = xstrdup(name);
-            mb->meta.uniqueid = mailbox_make_uniqueid();
-            *meta_changed = 1;
-        }
+    struct mbx_meta m;
+    mailbox_meta_init(&m);
+    int r = mailbox_meta_read(mb->dirfd, &m);
+    if (!r) {
+        mailbox_meta_free(&mb->meta);
+        mb->meta = m;
+    } else {
+        mailbox_meta_free(&m);
+        if (r != CYRERR_NOTFOUND && r != CYRERR_CORRUPT) return r;
+        if (!name) return CYRERR_BADARGS;   /* cannot know what it is */
+        recreate_meta(rc, name, r == CYRERR_NOTFOUND ? "missing" : "damaged");
+        *meta_changed = 1;
     }
     if (name && strcmp(mb->meta.name, name)) {
         fix(rc, "cyrus.header names mailbox %s: renamed to %s", mb->meta.name, name);
@@ -253,8 +301,13 @@ static int meta_fixes(struct rc *rc, const char *name, int *meta_changed)
 static int rebuild(struct rc *rc, const char *name, int flags)
 {
     struct mailbox *mb = rc->mb;
+    /* cyrus.header first: the index is judged by itself, so that a lost
+     * header does not make a sound index look damaged */
+    int meta_changed;
+    int r = meta_fixes(rc, name, &meta_changed);
+    if (r) return r;
     int need = 0;
-    int r = mailbox_refresh(mb, &need);
+    r = mailbox_refresh_index(mb, &need);
     if (!r && need) r = mailbox_recover(mb, 0);
     int healthy = r == 0;
     if (r == CYRERR_MAILBOX_NONEXISTENT && mb->indexfd < 0) {
@@ -286,10 +339,10 @@ static int rebuild(struct rc *rc, const char *name, int flags)
                 (void)mailbox_map_cache(mb, (size_t)st.st_size);
         }
     }
-    int meta_changed;
-    r = meta_fixes(rc, name, &meta_changed);
-    if (r) return r;
     uint32_t nkw = (uint32_t)mb->meta.keywords.count;
+    if (nkw < mb->hdr.num_keywords)
+        fix(rc, "%u keyword names missing from cyrus.header: unrecoverable, their flags cleared",
+            mb->hdr.num_keywords - nkw);
 
     size_t nold, nfiles;
     struct mailbox_record *old = read_old_records(rc, healthy, &nold);
@@ -452,11 +505,28 @@ done:
     return r;
 }
 
+/* A unique id fit for cyrus.header: one printable word. */
+static int uniqueid_ok(const char *s)
+{
+    if (!*s || strlen(s) > 128) return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || *s == 0x7f) return 0;
+    return 1;
+}
+
 int mailbox_reconstruct(const char *dir, const char *name, int flags,
                         mailbox_reconstruct_cb *cb, void *rock, unsigned *nfixes)
 {
+    return mailbox_reconstruct_entry(dir, name, NULL, flags, cb, rock, nfixes);
+}
+
+int mailbox_reconstruct_entry(const char *dir, const char *name, const char *uniqueid,
+                              int flags, mailbox_reconstruct_cb *cb, void *rock,
+                              unsigned *nfixes)
+{
     if (nfixes) *nfixes = 0;
     if (!dir || !*dir || (flags & ~MAILBOX_RECONSTRUCT_DRYRUN)) return CYRERR_BADARGS;
+    if (uniqueid && !uniqueid_ok(uniqueid)) return CYRERR_BADARGS;
     struct stat st;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) return CYRERR_MAILBOX_NONEXISTENT;
     struct mailbox *mb;
@@ -470,7 +540,7 @@ int mailbox_reconstruct(const char *dir, const char *name, int flags,
         return r;
     }
     mb->lockmode = MAILBOX_LOCK_EXCLUSIVE;
-    struct rc rc = { mb, cb, rock, 0 };
+    struct rc rc = { mb, uniqueid, cb, rock, 0 };
     r = rebuild(&rc, name, flags);
     if (nfixes) *nfixes = rc.nfixes;
     mailbox_handle_free(mb);

@@ -315,36 +315,44 @@ static int cut_component(struct buf *key)
     return 1;
 }
 
-char *quota_findroot(const char *mboxname)
+int quota_lookup_root(const char *mboxname, char **root_r)
 {
+    *root_r = NULL;
+    if (!mboxname || !*mboxname) return CYRERR_BADARGS;
     struct cyrusdb *db;
-    if (!mboxname || !*mboxname || get_db(&db)) return NULL;
+    int r = get_db(&db);
+    if (r) return r;
     struct buf key = BUF_INITIALIZER, data = BUF_INITIALIZER;
-    char *found = NULL;
     buf_setcstr(&key, mboxname);
     for (;;) {
-        int r = cyrusdb_fetch(db, key.s, key.len, &data, NULL);
-        if (!r) {
-            found = buf_release(&key);
-            goto done;
-        }
-        if (r != CYRERR_NOTFOUND) {
-            xsyslog(LOG_ERR, "quota: findroot failed", "mailbox=<%s> error=<%s>", mboxname,
-                    error_message(r));
-            goto done;
-        }
+        r = cyrusdb_fetch(db, key.s, key.len, &data, NULL);
+        if (r != CYRERR_NOTFOUND) break;
         if (!cut_component(&key)) break;
     }
     /* a domain's own root governs all its mailboxes */
     const char *bang = strchr(mboxname, '!');
-    if (bang && bang[1]) {
+    if (r == CYRERR_NOTFOUND && bang && bang[1]) {
         buf_setmap(&key, mboxname, (size_t)(bang - mboxname) + 1);
-        if (cyrusdb_fetch(db, key.s, key.len, &data, NULL) == 0) found = buf_release(&key);
+        r = cyrusdb_fetch(db, key.s, key.len, &data, NULL);
     }
-done:
+    if (!r) {
+        *root_r = buf_release(&key);
+    } else if (r == CYRERR_NOTFOUND) {
+        r = 0;
+    } else {
+        xsyslog(LOG_ERR, "quota: findroot failed", "mailbox=<%s> error=<%s>", mboxname,
+                error_message(r));
+    }
     buf_free(&key);
     buf_free(&data);
-    return found;
+    return r;
+}
+
+char *quota_findroot(const char *mboxname)
+{
+    char *root;
+    if (quota_lookup_root(mboxname, &root)) return NULL;
+    return root;
 }
 
 /* ---- usage ----------------------------------------------------------------- */

@@ -79,6 +79,11 @@ int quota_foreach(const char *prefix,
  * call; the handle is meant for one thread. */
 int quota_open_backend(const char *backend, const char *path);
 
+/* quota_findroot() telling "no root" (0, *root_r NULL) from a database
+ * that cannot be read (its error); *root_r belongs to the caller. */
+int quota_lookup_root(const char *mboxname, char **root_r)
+    __attribute__((warn_unused_result));
+
 /* Can `root` be a quota root: a valid mailbox name, or a domain's root
  * "example.org!"?  quota_setlimits() refuses others with CYRERR_BADARGS
  * (as it does limits below QUOTA_UNLIMITED). */

@@ -6,6 +6,9 @@
  * Mailboxes are internal names ("user.alice.Sent"); their partition comes
  * from mailboxes.db unless -p gives it.  -r also does every mailbox below
  * (from mailboxes.db, or with -D every directory below holding a mailbox).
+ * A lost cyrus.header is recreated with the unique id of the mailboxes.db
+ * entry (a new one with -p alone, which does not read mailboxes.db) and
+ * the nearest quota root of the quota database.
  * -n reports what would be fixed and changes nothing.  Each fix is printed
  * as "<mailbox>: <what>", then one summary line per mailbox (not with -q).
  * Exit status: 0, 1 when something was found to fix under -n, 75 when a
@@ -51,12 +54,15 @@ static void print_fix(void *rock, const char *fix)
     printf("%s: %s\n", (const char *)rock, fix);
 }
 
-static void do_dir(struct opts *o, const char *dir, const char *name)
+/* `uniqueid` is the one in mailboxes.db (NULL: unknown), for a lost
+ * cyrus.header. */
+static void do_dir(struct opts *o, const char *dir, const char *name, const char *uniqueid)
 {
     unsigned n = 0;
     const char *label = name ? name : dir;
-    int r = mailbox_reconstruct(dir, name, o->dryrun ? MAILBOX_RECONSTRUCT_DRYRUN : 0,
-                                print_fix, (void *)label, &n);
+    int r = mailbox_reconstruct_entry(dir, name, uniqueid,
+                                      o->dryrun ? MAILBOX_RECONSTRUCT_DRYRUN : 0, print_fix,
+                                      (void *)label, &n);
     if (r) {
         fprintf(stderr, "%s: %s\n", label, error_message(r));
         o->failed = 1;
@@ -70,7 +76,8 @@ static void do_dir(struct opts *o, const char *dir, const char *name)
     }
 }
 
-static void do_entry(struct opts *o, const char *name, const char *partition)
+static void do_entry(struct opts *o, const char *name, const char *partition,
+                     const char *uniqueid)
 {
     struct buf dir = BUF_INITIALIZER;
     int r = mailbox_dir_for(name, partition, &dir);
@@ -78,7 +85,7 @@ static void do_entry(struct opts *o, const char *name, const char *partition)
         fprintf(stderr, "%s: %s\n", name, error_message(r));
         o->failed = 1;
     } else {
-        do_dir(o, buf_cstring(&dir), name);
+        do_dir(o, buf_cstring(&dir), name, uniqueid);
     }
     buf_free(&dir);
 }
@@ -87,14 +94,15 @@ static int subtree_cb(void *rock, const struct mboxlist_entry *e)
 {
     struct opts *o = rock;
     if (e->type & MBOXLIST_TYPEMASK) return 0;    /* remote, reserved, ... */
-    do_entry(o, e->name, o->partition ? o->partition : e->partition);
+    do_entry(o, e->name, o->partition ? o->partition : e->partition, e->uniqueid);
     return 0;
 }
 
 static void do_name(struct opts *o, const char *name)
 {
     if (o->partition && !o->recursive) {
-        do_entry(o, name, o->partition);
+        /* mailboxes.db is not read: a lost header gets a new unique id */
+        do_entry(o, name, o->partition, NULL);
         return;
     }
     if (!o->ml) {
@@ -123,7 +131,7 @@ static void do_name(struct opts *o, const char *name)
         fprintf(stderr, "%s: not a local mailbox\n", name);
         o->failed = 1;
     } else {
-        do_entry(o, name, e.partition);
+        do_entry(o, name, e.partition, e.uniqueid);
     }
     mboxlist_entry_free(&e);
 }
@@ -145,7 +153,7 @@ static int holds_mailbox(const char *dir)
  * (message files are never directories; cyrus.* entries are skipped). */
 static void walk(struct opts *o, const char *dir, int depth)
 {
-    if (holds_mailbox(dir)) do_dir(o, dir, NULL);
+    if (holds_mailbox(dir)) do_dir(o, dir, NULL, NULL);
     if (!o->recursive || depth > 64) return;
     DIR *d = opendir(dir);
     if (!d) return;
