@@ -329,16 +329,22 @@ def test_create_delete(server):
     no(c.create("user.bob.intruder"), "NOPERM")
     no(c.create('"INBOX.bad%name"'), "CANNOT")
     ok(c.create("INBOX.cd2."))            # trailing separator dropped
-    ok(c.create("INBOX.cd3.deep.er"))     # no intermediate mailboxes
+    # RFC 3501 6.3.3 (and Cyrus): the superior names are created too
+    ok(c.create("INBOX.cd3.deep.er"))
     got = names(ok(c.list('""', "INBOX.cd*")))
     assert got["INBOX.cd1"] == {"\\HasNoChildren"}
     assert got["INBOX.cd2"] == {"\\HasNoChildren"}
-    assert "INBOX.cd3.deep.er" in got and "INBOX.cd3" not in got
+    assert got["INBOX.cd3.deep.er"] == {"\\HasNoChildren"}
+    assert got["INBOX.cd3"] == {"\\HasChildren"}
+    got = names(ok(c.list('""', "INBOX.cd3.%")))
+    assert got == {"INBOX.cd3.deep": {"\\HasChildren"}}
+    ok(c.select("INBOX.cd3"))
+    ok(c.unselect())
+    # a deleted parent of an existing child is \Noselect again
+    ok(c.delete("INBOX.cd3.deep"))
     got = names(ok(c.list('""', "INBOX.cd3.%")))
     assert got == {"INBOX.cd3.deep": {"\\Noselect", "\\HasChildren"}}
-    got = names(ok(c.list('""', "INBOX.%")))
-    assert got["INBOX.cd3"] == {"\\Noselect", "\\HasChildren"}
-    no(c.select("INBOX.cd3"), "NONEXISTENT")
+    no(c.select("INBOX.cd3.deep"), "NONEXISTENT")
     ok(c.delete("INBOX.cd1"))
     no(c.delete("INBOX.cd1"), "NONEXISTENT")
     no(c.delete("INBOX"), "NOPERM")
@@ -587,6 +593,31 @@ def test_quota(server):
     no(b._simple_command("RECONSTRUCT", "INBOX"), "NOPERM")
     b.logout()
     adm.logout()
+
+
+def test_quota_domain_root():
+    """virtdomains: a domain's root "example.org!" governs every mailbox of
+    the domain, those created later too; other roots must be mailboxes."""
+    with running(virtdomains="userid") as (env, m):
+        adm = env.login(m, "cyrus")
+        ok(adm.create("user.dave@example.org"))
+        data = message(1)
+        env.append(m, "dave@example.org", data + b"x" * (2500 - len(data) - 2) + b"\r\n")
+        ok(adm.setquota("example.org!", "(STORAGE 100 MESSAGE 5)"))
+        assert ok(adm.getquota("example.org!")) == [b"example.org! (STORAGE 2 100 MESSAGE 1 5)"]
+        typ, data = adm.getquotaroot("user.dave@example.org")
+        assert typ == "OK"
+        assert data == [[b"user.dave@example.org example.org!"],
+                        [b"example.org! (STORAGE 2 100 MESSAGE 1 5)"]]
+        ok(adm.create("user.dave.sub@example.org"))
+        typ, data = adm.getquotaroot("user.dave.sub@example.org")
+        assert data[0] == [b"user.dave.sub@example.org example.org!"]
+        no(adm.setquota("user.nosuch@example.org", "(STORAGE 1)"), "NONEXISTENT")
+        ok(adm.setquota("example.org!", "()"))
+        no(adm.getquota("example.org!"), "NONEXISTENT")
+        typ, data = adm.getquotaroot("user.dave@example.org")
+        assert data[0] == [b"user.dave@example.org"]
+        adm.logout()
 
 
 # ---- SELECT, EXAMINE, IDLE ----------------------------------------------------------

@@ -984,6 +984,28 @@ def test_session_survives_garbage(server):
     c.command("LOGOUT")
 
 
+def test_create_makes_superior_names(server):
+    """RFC 3501 6.3.3: CREATE a.b.c makes a and a.b when they are missing,
+    as Cyrus does; they are real mailboxes (selectable, listed, and DELETE
+    of a parent with children is refused)."""
+    c = client(server)
+    _box[0] += 1
+    top = "INBOX.sup%d" % _box[0]
+    c.ok("CREATE %s.b.c" % top)
+    lines, _ = c.ok('LIST "" "%s*"' % top)
+    names = [ln.rsplit(b" ", 1)[1].decode() for ln in lines if ln.startswith(b"* LIST")]
+    assert names == [top, top + ".b", top + ".b.c"], lines
+    assert all(b"\\Noselect" not in ln for ln in lines), lines
+    c.select(top + ".b")
+    c.ok("UNSELECT")
+    # a user cannot start a tree outside the INBOX this way
+    _, t = c.command("CREATE nothere.x.y")
+    assert " NO " in t, t
+    lines, _ = c.ok('LIST "" "nothere*"')
+    assert not [ln for ln in lines if ln.startswith(b"* LIST")], lines
+    c.command("LOGOUT")
+
+
 def test_empty_mailbox(server):
     c = client(server)
     box = fresh(c, "empty")

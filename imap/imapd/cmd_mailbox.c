@@ -198,6 +198,42 @@ int imapd_mbox_delete_one(struct imapd_session *s, const struct mboxlist_entry *
 
 /* ---- CREATE ----------------------------------------------------------------------- */
 
+/* RFC 3501 6.3.3: CREATE makes the superior names that are needed, as
+ * Cyrus does: every missing ancestor of `name` below its nearest existing
+ * ancestor becomes a mailbox (on the same partition).  A user's INBOX is
+ * never made this way, and nothing is when no ancestor exists (a new
+ * top-level tree, which only admins may start). */
+static int create_ancestors(struct imapd_session *s, const char *name,
+                            const char *partition)
+{
+    struct strarray missing = STRARRAY_INITIALIZER;
+    struct mboxlist_entry e = MBOXLIST_ENTRY_INITIALIZER;
+    int found = 0, r = 0;
+    char *parent = mboxname_parent(name);
+    while (parent) {
+        if (!mboxlist_lookup(s->mbl, parent, &e, NULL)) {
+            int usable = usable_type(e.type);
+            mboxlist_entry_free(&e);
+            if (usable) {
+                found = 1;
+                break;
+            }
+        }
+        if (mboxname_isusermailbox(parent, 1)) break;
+        strarray_append(&missing, parent);
+        char *up = mboxname_parent(parent);
+        free(parent);
+        parent = up;
+    }
+    free(parent);
+    for (int i = missing.count - 1; found && i >= 0 && !r; i--) {
+        r = imapd_mbox_create(s, missing.data[i], partition);
+        if (r == CYRERR_MAILBOX_EXISTS) r = 0;   /* made meanwhile */
+    }
+    strarray_free(&missing);
+    return r;
+}
+
 /* "name" or "name SP partition" (a partition as an astring, or Cyrus's
  * RFC 4466 form "(PARTITION p)"), then the end of the line. */
 static int read_name_partition(struct imapd_session *s, int c, struct buf *name,
@@ -245,6 +281,7 @@ int imapd_cmd_create(struct imapd_session *s, struct imapd_cmdctx *cmd)
         r = CYRERR_MAILBOX_EXISTS;   /* RFC 3501 6.3.3: INBOX always exists */
     if (!r) r = imapd_mbox_create_check(s, buf_cstring(&name),
                                         has_part ? buf_cstring(&part) : NULL, NULL, &usepart);
+    if (!r) r = create_ancestors(s, buf_cstring(&name), buf_cstring(&usepart));
     if (!r) r = imapd_mbox_create(s, buf_cstring(&name), buf_cstring(&usepart));
     r = r ? imapd_no_error(s, r, 0) : imapd_ok(s, NULL, "Completed");
 out:
