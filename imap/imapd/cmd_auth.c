@@ -29,8 +29,8 @@
 #include "imap/imapd/imapd.h"
 #include "imap/store/namespace.h"
 
-/* Advertised once authenticated (and the extensions that do not depend on
- * the state before that). */
+/* Advertised in every state, and once authenticated (the CAPABILITY
+ * command lists the latter before login too, as Cyrus does). */
 static const char *const caps_always[] = {
     "IMAP4rev1", "LITERAL+", "ID", "ENABLE", NULL
 };
@@ -69,7 +69,11 @@ static void add_cap(struct buf *b, const struct strarray *sup, const char *cap)
     buf_appendcstr(b, cap);
 }
 
-const char *imapd_capabilities(struct imapd_session *s)
+/* `full`: also the extensions of the authenticated state before login --
+ * Cyrus answers a CAPABILITY command so (its greeting stays short), and
+ * clients such as cyradm decide on LIST-EXTENDED, METADATA or
+ * MAILBOX-REFERRALS from that answer, made before they authenticate. */
+static const char *capabilities(struct imapd_session *s, int full)
 {
     struct strarray sup = STRARRAY_INITIALIZER;
     const char *sv = config_getstring(IMAPOPT_SUPPRESS_CAPABILITIES);
@@ -90,7 +94,8 @@ const char *imapd_capabilities(struct imapd_session *s)
             strarray_free(&m);
         }
         ADD("SASL-IR");
-    } else {
+    }
+    if (s->state != IMAPD_NOTAUTH || full) {
         if (imapd_idle_enabled()) ADD("IDLE");
         for (size_t i = 0; caps_authed[i]; i++) ADD(caps_authed[i]);
         if (!s->compress_on) ADD("COMPRESS=DEFLATE");
@@ -100,13 +105,18 @@ const char *imapd_capabilities(struct imapd_session *s)
     return buf_cstring(b);
 }
 
+const char *imapd_capabilities(struct imapd_session *s)
+{
+    return capabilities(s, 0);
+}
+
 /* ---- simple commands ------------------------------------------------------------- */
 
 int imapd_cmd_capability(struct imapd_session *s, struct imapd_cmdctx *cmd)
 {
     int r = imapd_eol(s, cmd->c);
     if (r < 0) return r;
-    imapd_untagged(s, "CAPABILITY %s", imapd_capabilities(s));
+    imapd_untagged(s, "CAPABILITY %s", capabilities(s, 1));
     return imapd_ok(s, NULL, "Completed");
 }
 

@@ -358,8 +358,10 @@ int imapd_login_done(struct imapd_session *s, const char *userid,
 /* (Re)create s->sasl for the connection's current TLS state (at the
  * start and after STARTTLS).  0 or CYRERR_SASL. */
 int imapd_sasl_reset(struct imapd_session *s) __attribute__((warn_unused_result));
-/* The CAPABILITY list for the current state, without "CAPABILITY" and
- * without a trailing space ("IMAP4rev1 LITERAL+ ..."); borrowed. */
+/* The capability list for the current state, as the greeting and the
+ * tagged OK of a login carry it, without "CAPABILITY" and without a
+ * trailing space ("IMAP4rev1 LITERAL+ ..."); borrowed.  (The CAPABILITY
+ * command adds the authenticated state's extensions before login.) */
 const char *imapd_capabilities(struct imapd_session *s);
 
 /* ---- process-wide (imapd.c) ---------------------------------------------- */
