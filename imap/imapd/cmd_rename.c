@@ -48,6 +48,10 @@
 
 /* ---- moving directories ---------------------------------------------------------- */
 
+/* The store's staging directory inside each mailbox directory (see
+ * imap/store/mailbox.h): the only subdirectory that is not a child. */
+#define STAGING_DIR "cyrus.queue"
+
 static int mkdir_parents(const char *path)
 {
     char *p = xstrdup(path);
@@ -123,6 +127,10 @@ static int move_files(const char *from, const char *to)
     }
     if (d) closedir(d);
     if (!r && dfd >= 0) (void)fsync(dfd);
+    /* the appenders' staging directory moves too when it is empty (a
+     * non-empty one stays, with the old directory, for its appenders) */
+    if (!r && unlinkat(sfd, STAGING_DIR, AT_REMOVEDIR) == 0)
+        (void)mkdirat(dfd, STAGING_DIR, 0777);
     if (sfd >= 0) close(sfd);
     if (dfd >= 0) close(dfd);
     if (!r) (void)rmdir(from);   /* stays when children live below */
