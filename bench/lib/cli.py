@@ -90,9 +90,13 @@ class Sides:
     with its reason in .why[side]; the other side still runs.  A start
     failure is printed (with the server's log tail) unless quiet."""
 
-    def __init__(self, args, quiet=False, **kwargs):
+    def __init__(self, args, quiet=False, per_side=None, **kwargs):
+        """kwargs go to both Instances (users=, prefork=, options=, ...);
+        per_side: {"ours"|"ref": {kwarg: value}} added for one side only
+        (e.g. per_side={"ours": {"options": {...}}})."""
         self.args = args
         self.kwargs = kwargs
+        self.per_side = per_side or {}
         self.quiet = quiet
         self.inst = {}
         self.why = {}
@@ -100,7 +104,9 @@ class Sides:
     def __enter__(self):
         try:
             for side in SIDES:
-                inst, why = instance(side, self.args, **dict(self.kwargs))
+                kw = dict(self.kwargs)
+                kw.update(self.per_side.get(side, {}))
+                inst, why = instance(side, self.args, **kw)
                 if inst is None:
                     self.why[side] = why
                     continue

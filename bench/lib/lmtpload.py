@@ -4,6 +4,7 @@ with per-message latencies.
 
     stats = deliver(inst, count=200, conns=4, size=4096, rcpts=["alice"])
     stats["msgs_per_s"], stats["deliveries_per_s"], stats["p50_ms"], ...
+    stats = deliver_plan(inst, [(rcpts, data), ...], conns=8)   # any mix
 
 Every connection first delivers one untimed message, one connection after
 the other: on a fresh Cyrus spool the first concurrent deliveries race to
@@ -53,45 +54,64 @@ def _pct(values, p):
 
 def deliver(inst, count, conns=4, size=4096, rcpts=("alice",), unix=False,
             tag=None, timeout=120):
-    """Deliver `count` messages (each to all `rcpts`) over `conns`
-    connections; returns a dict of figures.  Failures (a refused recipient,
-    a dropped connection) are counted, not raised."""
+    """Deliver `count` messages of `size` bytes (each to all `rcpts`) over
+    `conns` connections; returns a dict of figures (see deliver_plan)."""
     tag = tag or "%s%d" % (inst.kind, int(time.time() * 1000) % 100000000)
     rcpts = list(rcpts)
+    plan = [(rcpts, make_message(size, tag, i, rcpts[0])) for i in range(count)]
+    st = deliver_plan(inst, plan, conns=conns, unix=unix, tag=tag, timeout=timeout)
+    st["size"] = size
+    st["rcpts"] = len(rcpts)
+    return st
+
+
+def deliver_plan(inst, plan, conns=4, unix=False, tag=None, timeout=120):
+    """Deliver the messages of `plan`, a list of (recipients, data), over
+    `conns` connections (connection k takes messages k, k+conns, ...);
+    returns a dict of figures: msgs_per_s (messages accepted for all their
+    recipients), deliveries_per_s (recipients accepted), bytes_per_s,
+    p50_ms / p99_ms (one transaction), failures (recipients refused or
+    lost), client_cpu_s.  Failures (a refused recipient, a dropped
+    connection) are counted, not raised."""
+    tag = tag or "%s%d" % (inst.kind, int(time.time() * 1000) % 100000000)
+    if not plan:
+        raise ValueError("empty plan")
+    warm_rcpt = plan[0][0][0]
     clients = []
     try:
         for k in range(conns):
             c = inst.lmtp(unix=unix, timeout=timeout)
-            codes = c.deliver("sender@example.org", rcpts,
-                              make_message(size, tag + "w", k, rcpts[0]))
+            codes = c.deliver("sender@example.org", [warm_rcpt],
+                              make_message(1024, tag + "w", k, warm_rcpt))
             if 250 not in codes:
                 raise RuntimeError("%s: warm-up delivery refused: %s" % (inst.label, codes))
             clients.append(c)
         if hasattr(inst, "remember"):
             inst.remember()
-        per = [count // conns + (1 if k < count % conns else 0) for k in range(conns)]
-        msgs = [[make_message(size, tag, sum(per[:k]) + j, rcpts[0]) for j in range(per[k])]
-                for k in range(conns)]
+        msgs = [plan[k::conns] for k in range(conns)]
         lat = [[] for _ in range(conns)]
         errors = [0] * conns
         ok = [0] * conns
         whole = [0] * conns
+        nbytes = [0] * conns
         barrier = threading.Barrier(conns + 1)
 
         def worker(k):
             c = clients[k]
             barrier.wait()
-            for m in msgs[k]:
+            for rcpts, m in msgs[k]:
                 t0 = time.perf_counter()
                 try:
                     codes = c.deliver("sender@example.org", rcpts, m)
                 except Exception:
-                    errors[k] += len(rcpts) * (len(msgs[k]) - len(lat[k]))
+                    errors[k] += sum(len(r) for r, _ in msgs[k][len(lat[k]):])
                     return
                 lat[k].append(time.perf_counter() - t0)
                 good = sum(1 for x in codes if x == 250)
                 ok[k] += good
-                whole[k] += good == len(rcpts)
+                if good == len(rcpts):
+                    whole[k] += 1
+                    nbytes[k] += len(m)
                 errors[k] += len(rcpts) - good
 
         threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(conns)]
@@ -109,9 +129,13 @@ def deliver(inst, count, conns=4, size=4096, rcpts=("alice",), unix=False,
             c.quit()
     all_lat = [x for l in lat for x in l]
     delivered_msgs = sum(whole)
+    rcpt_counts = {len(r) for r, _ in plan}
     return {
-        "messages": count, "connections": conns, "size": size, "rcpts": len(rcpts),
+        "messages": len(plan), "connections": conns,
+        "size": sum(len(m) for _, m in plan) // len(plan),
+        "rcpts": rcpt_counts.pop() if len(rcpt_counts) == 1 else None,
         "unix": unix, "seconds": elapsed,
+        "bytes_per_s": sum(nbytes) / elapsed if elapsed > 0 else 0.0,
         "msgs_per_s": delivered_msgs / elapsed if elapsed > 0 else 0.0,
         "deliveries_per_s": sum(ok) / elapsed if elapsed > 0 else 0.0,
         "msgs_ok": delivered_msgs, "deliveries_ok": sum(ok), "failures": sum(errors),
