@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -240,6 +242,14 @@ static int accept_one(struct service_conn *conn)
         }
     }
     conn->fd = fd;
+    /* Responses are written whole by prot's buffering; with Nagle on, the
+     * tail of a large one would wait for the client's delayed ACK (about
+     * 40 ms on Linux) */
+    int family = ((struct sockaddr *)&conn->peer_addr)->sa_family;
+    if (family == AF_INET || family == AF_INET6) {
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
     net_sockaddr_str((struct sockaddr *)&conn->peer_addr, conn->peer_len, conn->peer);
     conn->local_len = sizeof(conn->local_addr);
     if (getsockname(fd, (struct sockaddr *)&conn->local_addr, &conn->local_len) < 0)
