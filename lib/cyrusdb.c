@@ -59,6 +59,18 @@ static int make_parents(const char *fname)
 {
     char *p = xstrdup(fname);
     int r = 0;
+    char *last = strrchr(p, '/');
+    struct stat st;
+    if (last && last != p) {
+        /* the usual case: the directory is there (one stat, no mkdirs) */
+        *last = '\0';
+        int there = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+        *last = '/';
+        if (there) {
+            free(p);
+            return 0;
+        }
+    }
     for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
         *s = '\0';
         if (mkdir(p, 0750) < 0 && errno != EEXIST) {
