@@ -26,6 +26,7 @@ UNIT_TESTS = \
 	cunit/test_quota \
 	cunit/test_seen \
 	cunit/test_subs \
+	cunit/test_annotate \
 	cunit/test_duplicate \
 	cunit/test_mailbox \
 	cunit/test_mailbox_crash \
@@ -72,6 +73,8 @@ cunit_test_message_SOURCES = cunit/test_message.c
 cunit_test_message_LDADD = cunit/libharness.a $(STORE_LIBS) $(CUNIT_LIBS)
 cunit_test_msgcache_SOURCES = cunit/test_msgcache.c
 cunit_test_msgcache_LDADD = cunit/libharness.a $(STORE_LIBS) $(CUNIT_LIBS)
+cunit_test_annotate_SOURCES = cunit/test_annotate.c
+cunit_test_annotate_LDADD = cunit/libharness.a $(STORE_LIBS) $(CUNIT_LIBS)
 cunit_test_mailbox_SOURCES = cunit/test_mailbox.c
 cunit_test_mailbox_LDADD = cunit/libharness.a $(STORE_LIBS) $(CUNIT_LIBS)
 cunit_test_mailbox_crash_SOURCES = cunit/test_mailbox_crash.c

@@ -56,7 +56,8 @@ imap_libstore_a_SOURCES += imap/store/quota.c imap/store/quota.h \
 	imap/store/seen.c imap/store/seen.h \
 	imap/store/subs.c imap/store/subs.h \
 	imap/store/duplicate.c imap/store/duplicate.h \
-	imap/store/quota_fix.c imap/store/quota_fix.h
+	imap/store/quota_fix.c imap/store/quota_fix.h \
+	imap/store/annotate.c imap/store/annotate.h
 sbin_PROGRAMS += imap/tools/quota imap/tools/ctl_mboxlist
 imap_tools_quota_SOURCES = imap/tools/quota.c
 imap_tools_quota_LDADD = $(STORE_LIBS)
@@ -97,11 +98,11 @@ imap_imapd_imapd_SOURCES = imap/imapd/imapd.c imap/imapd/imapd.h \
 	imap/imapd/imapd_util.c imap/imapd/imapd_mbox.h \
 	imap/imapd/cmd_auth.c imap/imapd/cmd_mailbox.c imap/imapd/cmd_rename.c \
 	imap/imapd/cmd_list.c imap/imapd/cmd_select.c imap/imapd/cmd_acl.c \
-	imap/imapd/cmd_quota.c imap/imapd/cmd_admin.c
+	imap/imapd/cmd_quota.c imap/imapd/cmd_admin.c imap/imapd/cmd_metadata.c
 imap_imapd_imapd_LDADD = master/libservice.a $(STORE_LIBS)
 imap_imapd_imapd_SOURCES += imap/imapd/cmd_fetch.c imap/imapd/cmd_store.c \
 	imap/imapd/cmd_search.c imap/imapd/search_eval.c imap/imapd/search.h \
 	imap/imapd/cmd_copy.c imap/imapd/cmd_append.c imap/imapd/cmd_expunge.c \
 	imap/imapd/msgutil.c imap/imapd/msgutil.h
 EXTRA_DIST += tests/test_imapd_messages.py tests/imapd_msg_fixtures.py bench/imap/run.py
-EXTRA_DIST += tests/test_imapd_core.py tests/imapd_fixtures.py
+EXTRA_DIST += tests/test_imapd_core.py tests/imapd_fixtures.py tests/test_imapd_metadata.py

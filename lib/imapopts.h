@@ -35,6 +35,8 @@ IMAPOPT(ALTNAMESPACE, altnamespace, SWITCH, "yes", NULL,
         "alternate namespace: personal folders at the same level as INBOX")
 IMAPOPT(ALTPREFIX, altprefix, STRING, "Alt Folders", NULL,
         "in the alternate namespace, the folder under which otherwise unreachable INBOX spellings appear")
+IMAPOPT(ANNOTATION_DB, annotation_db, ENUM, "berkeley", "berkeley|berkeley-nosync|flat",
+        "database backend of the mailbox and server annotations (METADATA), <configdirectory>/annotations.db")
 IMAPOPT(ANYONEUSERACL, anyoneuseracl, SWITCH, "yes", NULL,
         "let non-admin users grant rights to \"anyone\" on their mailboxes")
 IMAPOPT(AUTOCREATE_INBOX_FOLDERS, autocreate_inbox_folders, STRING, NULL, NULL,

@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 import util
-from imapd_fixtures import ImapEnv, port_of
+from imapd_fixtures import ImapEnv, message, port_of
 
 TOOLDIRS = "/usr/lib/cyrus/bin:/usr/sbin:/usr/bin"
 MECHS = "PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256"
@@ -273,6 +273,87 @@ def test_cyradm_user_cannot_administer(server):
     assert re.search(r"createmailbox: .*Permission denied", out), out
     assert re.search(r"setquota: .*Permission denied", out), out
     assert "INBOX" in out or "user.alice" in out, out
+
+
+def raw_metadata(env, m, mailbox, entries):
+    """{entry: value} of GETMETADATA as the admin (quoted values only)."""
+    r = env.raw(m)
+    _, t = r.cmd("LOGIN cyrus cyruspw")
+    assert " OK " in t, t
+    lines, t = r.cmd('GETMETADATA "%s" (%s)' % (mailbox, " ".join(entries)))
+    assert " OK " in t, t
+    r.close()
+    out = {}
+    for line in lines:
+        toks = re.findall(r'"([^"]*)"|(NIL)', line.split(" (", 1)[1])
+        vals = [None if nil else q for q, nil in toks]
+        out.update(dict(zip(vals[0::2], vals[1::2])))
+    return out
+
+
+def test_cyradm_info_and_metadata(server):
+    """info, mboxcfg, getmetadata, setmetadata and setinfo (METADATA, RFC
+    5464) with the values Cyrus admins read from them: the partition, the
+    size of the messages, comments."""
+    need("cyradm")
+    env, m = server
+    c = admin(env, m)
+    assert c.create("user.gina")[0] == "OK"
+    assert c._simple_command("CREATE", "user.gina.Archive", "p2")[0] == "OK"
+    c.logout()
+    env.append(m, "gina", message(1), message(2, "a longer subject line"))
+    size = sum(sz for sz, _ in env.listing(m, "gina").values())
+    assert size > 100
+    script = "\n".join([
+        "info user.gina",
+        "info user.gina.Archive",
+        'mboxcfg user.gina comment "Project files"',
+        "getmetadata user.gina",
+        "setmetadata user.gina comment private-note",
+        "getmetadata user.gina",
+        'setinfo comment "Server wide"',
+        "info",
+        "mboxcfg user.gina expire 5",
+        "mboxcfg user.gina.Archive comment none",
+        "",
+    ])
+    rc, out = cyradm(m, script)
+    assert rc == 0, out
+    blocks = re.split(r"(?m)^\{", out)
+    gina = [b for b in blocks if b.startswith("user.gina}")]
+    archive = [b for b in blocks if b.startswith("user.gina.Archive}")]
+    server_wide = [b for b in blocks if b.startswith("Server Wide}")]
+    assert len(gina) == 3 and len(archive) == 1 and len(server_wide) == 1, out
+    # info before any comment: the computed entries
+    assert re.search(r"(?m)^\s+partition: default$", gina[0]), out
+    assert re.search(r"(?m)^\s+size: %d$" % size, gina[0]), out
+    assert re.search(r"(?m)^\s+server: imap\.test$", gina[0]), out
+    assert re.search(r"(?m)^\s+lastupdate: +\d+-\w{3}-\d{4} ", gina[0]), out
+    assert re.search(r"(?m)^\s+uniqueid: [0-9a-z]+$", gina[0]), out
+    assert "comment" not in gina[0], out
+    assert re.search(r"(?m)^\s+partition: p2$", archive[0]), out
+    assert re.search(r"(?m)^\s+size: 0$", archive[0]), out
+    # getmetadata after mboxcfg comment, then after setmetadata too
+    assert re.search(r"(?m)^  shared:\n(?:    .*\n)*    comment: Project files$", gina[1]), out
+    assert "private" not in gina[1], out
+    assert re.search(r"(?m)^  private:\n    comment: private-note$", gina[2]), out
+    assert re.search(r"(?m)^    comment: Project files$", gina[2]), out
+    assert re.search(r"(?m)^\s+comment: Server wide$", server_wide[0]), out
+    assert re.search(r"mboxconfig: .*not supported.*expire", out), out
+    # our server's view
+    md = raw_metadata(env, m, "user.gina", ["/shared/comment", "/private/comment"])
+    assert md == {"/shared/comment": "Project files", "/private/comment": "private-note"}, md
+    md = raw_metadata(env, m, "", ["/shared/comment"])
+    assert md == {"/shared/comment": "Server wide"}, md
+
+    # mboxcfg ... none removes; a user without w may not set /shared
+    rc, out = cyradm(m, "mboxcfg user.gina comment none\ninfo user.gina\n")
+    assert rc == 0 and "comment: Project files" not in out, out
+    assert raw_metadata(env, m, "user.gina", ["/shared/comment"]) == {"/shared/comment": None}
+    rc, out = cyradm(m, 'mboxcfg user.gina comment "x"\n', user="alice", password="alicepw")
+    assert re.search(r"mboxconfig: .*(does not exist|NONEXISTENT)", out), out
+    rc, out = cyradm(m, 'setinfo comment "x"\n', user="alice", password="alicepw")
+    assert re.search(r"setinfo.*Permission denied", out), out
 
 
 def test_cyradm_authentication(server):

@@ -9,7 +9,9 @@
  *     creates below a mailbox on which it holds the k right.
  *   - DELETE of a mailbox with children deletes it alone; DELETE of a
  *     user's INBOX (admins only) deletes the whole user: every mailbox of
- *     the tree, the user's quota root, seen state and subscriptions.
+ *     the tree, the user's quota root, seen state, subscriptions and
+ *     private METADATA entries.  A deleted mailbox's METADATA entries go
+ *     with it.
  *   - Deletion is immediate (delete_mode=delayed is not implemented).
  *   - SUBSCRIBE needs an existing mailbox unless allowallsubscribe is set;
  *     UNSUBSCRIBE of a name not subscribed succeeds.
@@ -29,6 +31,7 @@
 #include "xmalloc.h"
 #include "imap/imapd/imapd.h"
 #include "imap/imapd/imapd_mbox.h"
+#include "imap/store/annotate.h"
 #include "imap/store/mailbox.h"
 #include "imap/store/mboxlist.h"
 #include "imap/store/mboxname.h"
@@ -37,6 +40,22 @@
 #include "imap/store/subs.h"
 
 /* ---- helpers of imapd_mbox.h ------------------------------------------------ */
+
+/* Remove the METADATA entries of a deleted mailbox (mailbox != NULL) or
+ * the private entries of a deleted user; a failure is logged only: the
+ * mailbox is gone either way. */
+static void drop_annotations(const char *mailbox, const char *user)
+{
+    struct annotate *a = NULL;
+    int r = annotate_open(NULL, NULL, ANNOTATE_CREATE, &a);
+    if (!r)
+        r = mailbox ? annotate_delete_mailbox(a, mailbox) : annotate_delete_user(a, user);
+    int r2 = annotate_close(&a);
+    if (r >= 0) r = r2;
+    if (r < 0)
+        xsyslog(LOG_ERR, "annotations not removed", "mailbox=<%s> user=<%s> error=<%s>",
+                mailbox ? mailbox : "", user ? user : "", error_message(r));
+}
 
 void imapd_mbox_strip_sep(struct imapd_session *s, struct buf *extname)
 {
@@ -192,6 +211,7 @@ int imapd_mbox_delete_one(struct imapd_session *s, const struct mboxlist_entry *
     quota_init(&q, e->name);
     if (!quota_read(e->name, &q)) (void)quota_delete(e->name);
     quota_free(&q);
+    drop_annotations(e->name, NULL);
     xsyslog(LOG_NOTICE, "mailbox deleted", "mailbox=<%s> user=<%s>", e->name, s->userid);
     return 0;
 }
@@ -321,6 +341,7 @@ static int delete_user(struct imapd_session *s, const char *inbox)
             xsyslog(LOG_WARNING, "seen state not removed", "user=<%s>", user);
         if (subs_delete_user(user))
             xsyslog(LOG_WARNING, "subscriptions not removed", "user=<%s>", user);
+        drop_annotations(NULL, user);
         xsyslog(LOG_NOTICE, "user deleted", "user=<%s> by=<%s>", user, s->userid);
         free(user);
     }

@@ -7,8 +7,9 @@
  *                             mailbox `new`, INBOX stays, empty; folders
  *                             below INBOX are not touched
  *   RENAME user.a user.b      an admin renames a user (allowusermoves):
- *                             the tree, the ACL entries, seen state and
- *                             subscriptions follow
+ *                             the tree, the ACL entries, seen state,
+ *                             subscriptions and private METADATA entries
+ *                             follow
  *
  * The source needs the x right, the target's nearest existing ancestor
  * the k right (as CREATE).  mailboxes.db is changed first, in one
@@ -16,7 +17,8 @@
  * (rename(2) of the directory, which carries the children that live on
  * the same partition; across file systems the files are copied), and the
  * name kept in cyrus.header is corrected by the store's reconstruct.
- * Quota usage is recounted for the old and new names afterwards.
+ * Quota usage is recounted for the old and new names afterwards, and the
+ * tree's METADATA entries (imap/store/annotate.h) move with it.
  */
 #include "config.h"
 
@@ -38,6 +40,7 @@
 #include "xmalloc.h"
 #include "imap/imapd/imapd.h"
 #include "imap/imapd/imapd_mbox.h"
+#include "imap/store/annotate.h"
 #include "imap/store/mailbox.h"
 #include "imap/store/mboxlist.h"
 #include "imap/store/mboxname.h"
@@ -205,6 +208,24 @@ static void fix_quota(struct imapd_session *s, const char *a, const char *b)
     strarray_free(&prefixes);
 }
 
+/* The METADATA entries of the tree follow it, or (olduser != NULL) the
+ * private entries of a renamed user; logged on failure: the mailboxes
+ * have moved already. */
+static void move_annotations(const char *oldname, const char *newname,
+                             const char *olduser, const char *newuser)
+{
+    struct annotate *a = NULL;
+    int r = annotate_open(NULL, NULL, ANNOTATE_CREATE, &a);
+    if (!r)
+        r = olduser ? annotate_rename_user(a, olduser, newuser)
+                    : annotate_rename_mailbox(a, oldname, newname);
+    int r2 = annotate_close(&a);
+    if (r >= 0) r = r2;
+    if (r < 0)
+        xsyslog(LOG_ERR, "rename: annotations not moved", "from=<%s> to=<%s> error=<%s>",
+                olduser ? olduser : oldname, olduser ? newuser : newname, error_message(r));
+}
+
 static int rename_tree(struct imapd_session *s, const char *oldname, const char *newname,
                        const char *partition)
 {
@@ -225,6 +246,7 @@ static int rename_tree(struct imapd_session *s, const char *oldname, const char 
         (void)subs_close(&sub);
     }
     fix_quota(s, oldname, newname);
+    move_annotations(oldname, newname, NULL, NULL);
     xsyslog(LOG_NOTICE, "mailbox renamed", "from=<%s> to=<%s> partition=<%s> user=<%s>",
             oldname, newname, partition ? partition : "", s->userid);
     return rr.failures ? CYRERR_IO : 0;
@@ -396,6 +418,7 @@ static int do_rename(struct imapd_session *s, const char *oldext, const char *ne
                 xsyslog(LOG_WARNING, "seen state not moved", "from=<%s> to=<%s>", ou, nu);
             if (subs_rename_user(ou, nu))
                 xsyslog(LOG_WARNING, "subscriptions not moved", "from=<%s> to=<%s>", ou, nu);
+            move_annotations(NULL, NULL, ou, nu);
             struct quota q;
             quota_init(&q, from);
             if (!quota_read(from, &q)) {

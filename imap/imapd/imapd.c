@@ -93,6 +93,8 @@ static const struct imapd_cmd commands[] = {
     { "GETQUOTA", imapd_cmd_getquota, AU, 0 },
     { "GETQUOTAROOT", imapd_cmd_getquotaroot, AU, 0 },
     { "SETQUOTA", imapd_cmd_setquota, AU, 0 },
+    { "GETMETADATA", imapd_cmd_getmetadata, AU, 0 },
+    { "SETMETADATA", imapd_cmd_setmetadata, AU, 0 },
     { "RECONSTRUCT", imapd_cmd_reconstruct, AU, 0 },
     /* selected */
     { "CHECK", imapd_cmd_check, SE, 0 },

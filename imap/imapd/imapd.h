@@ -54,8 +54,9 @@
  * cmd_mailbox.c and cmd_rename.c (with the private imapd_mbox.h),
  * cmd_list.c, cmd_select.c (SELECT/EXAMINE/CLOSE/UNSELECT/CHECK/IDLE, the
  * change reporting and the message flag helpers), cmd_acl.c, cmd_quota.c,
- * cmd_admin.c; message commands: cmd_fetch.c, cmd_store.c, cmd_search.c,
- * cmd_copy.c, cmd_append.c, cmd_expunge.c (and their helpers).
+ * cmd_metadata.c (GETMETADATA/SETMETADATA), cmd_admin.c; message
+ * commands: cmd_fetch.c, cmd_store.c, cmd_search.c, cmd_copy.c,
+ * cmd_append.c, cmd_expunge.c (and their helpers).
  */
 #ifndef IMAP_IMAPD_IMAPD_H
 #define IMAP_IMAPD_IMAPD_H
@@ -390,6 +391,8 @@ imapd_cmd_fn imapd_cmd_setacl, imapd_cmd_deleteacl, imapd_cmd_getacl,
     imapd_cmd_listrights, imapd_cmd_myrights;
 /* cmd_quota.c */
 imapd_cmd_fn imapd_cmd_getquota, imapd_cmd_getquotaroot, imapd_cmd_setquota;
+/* cmd_metadata.c (RFC 5464) */
+imapd_cmd_fn imapd_cmd_getmetadata, imapd_cmd_setmetadata;
 /* cmd_admin.c */
 imapd_cmd_fn imapd_cmd_reconstruct;
 
