@@ -4,6 +4,7 @@
  * test_mailbox_crash.c. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -1354,6 +1355,154 @@ static void test_group_commit(void)
     free(dir);
 }
 
+/* Published batches in the queue (q. and m. entries). */
+static int queued_batches(const char *dir)
+{
+    char *q = xasprintf("%s/%s", dir, MBX_QUEUE_DIR);
+    DIR *d = opendir(q);
+    free(q);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if ((de->d_name[0] == 'q' || de->d_name[0] == 'm') && de->d_name[1] == '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* A child of test_shared_commit: `per` appends (child 0 two messages a
+ * call, child 1 with a keyword, the others one plain message), each
+ * acknowledged UID reported as {uid, pid}. */
+static void shared_commit_child(const char *dir, int id, int per, int wfd, int gofd)
+{
+    struct mailbox *mb;
+    if (mailbox_open_dir(dir, &mb)) _exit(10);
+    char c = 'r';
+    if (write(wfd, &c, 1) != 1) _exit(9);   /* ready */
+    if (read(gofd, &c, 1) < 0) _exit(9);    /* EOF: the parent holds the lock */
+    close(gofd);
+    for (int i = 0; i < per; i++) {
+        size_t n = id == 0 ? 2 : 1;
+        char *texts[2];
+        struct mailbox_append_msg m[2];
+        memset(m, 0, sizeof(m));
+        const char *kw[1] = { "$Shared" };
+        for (size_t k = 0; k < n; k++) {
+            texts[k] = make_msg(id * 10000 + i * 2 + (int)k);
+            m[k].data = texts[k];
+            m[k].len = strlen(texts[k]);
+            if (id == 1) {
+                m[k].keywords = kw;
+                m[k].nkeywords = 1;
+            }
+        }
+        struct mailbox_append_result res;
+        int r = mailbox_append(mb, m, n, 0, &res);
+        for (size_t k = 0; k < n; k++) free(texts[k]);
+        if (r || res.last_uid - res.first_uid + 1 != n) _exit(11);
+        for (uint32_t u = res.first_uid; u <= res.last_uid; u++) {
+            uint32_t rec[2] = { u, (uint32_t)getpid() };
+            if (write(wfd, rec, sizeof(rec)) != (ssize_t)sizeof(rec)) _exit(12);
+        }
+    }
+    mailbox_close(&mb);
+    _exit(0);
+}
+
+/* Appenders that find the lock taken stage their batches, and one commit
+ * carries all of them (the shared-commit path, one-message entries and
+ * described batches mixed); then they go on appending side by side.
+ * Every acknowledged UID is there once, written by the process told so. */
+static void test_shared_commit(void)
+{
+    char *dir;
+    struct mailbox *mb = new_mailbox(&dir);
+    add(mb, 1, 0);
+    enum { KIDS = 5, PER = 20 };
+    int pfd[2], go[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(pfd), 0);
+    CU_ASSERT_EQUAL_FATAL(pipe(go), 0);
+    pid_t pids[KIDS];
+    for (int c = 0; c < KIDS; c++) {
+        pids[c] = fork();
+        CU_ASSERT_FATAL(pids[c] >= 0);
+        if (pids[c] == 0) {
+            close(pfd[0]);
+            close(go[1]);
+            shared_commit_child(dir, c, PER, pfd[1], go[0]);
+        }
+    }
+    close(pfd[1]);
+    close(go[0]);
+    for (int c = 0; c < KIDS; c++) {
+        char ready;
+        CU_ASSERT_EQUAL_FATAL(read(pfd[0], &ready, 1), 1);
+    }
+    /* hold the lock until every child has staged its first batch (the
+     * children were forked before it was taken: a handle locked at fork
+     * time would be one of theirs too) */
+    CU_ASSERT_EQUAL_FATAL(mailbox_lock(mb, MAILBOX_LOCK_EXCLUSIVE), 0);
+    close(go[1]);
+    int staged = 0;
+    for (int t = 0; t < 2000 && (staged = queued_batches(dir)) < KIDS; t++) usleep(5000);
+    CU_ASSERT_EQUAL(staged, KIDS);
+    mailbox_unlock(mb);
+
+    uint32_t rec[2];
+    int got = 0, dups = 0, wrong = 0;
+    unsigned char seen[KIDS * PER * 2 + 2];
+    memset(seen, 0, sizeof(seen));
+    while (read(pfd[0], rec, sizeof(rec)) == (ssize_t)sizeof(rec)) {
+        got++;
+        if (rec[0] < 2 || rec[0] >= sizeof(seen)) {
+            wrong++;
+            continue;
+        }
+        if (seen[rec[0]]++) dups++;
+    }
+    close(pfd[0]);
+    for (int c = 0; c < KIDS; c++) {
+        int status;
+        CU_ASSERT_EQUAL(waitpid(pids[c], &status, 0), pids[c]);
+        CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    const int total = (KIDS + 1) * PER;   /* child 0 appends two a call */
+    CU_ASSERT_EQUAL(got, total);
+    CU_ASSERT_EQUAL(dups, 0);
+    CU_ASSERT_EQUAL(wrong, 0);
+
+    /* every acknowledged UID has its record, written by that process;
+     * the first commit after the lock was released carried every child's
+     * batch: KIDS batches, KIDS + 1 records, one MODSEQ */
+    CU_ASSERT_EQUAL_FATAL(mailbox_lock(mb, MAILBOX_LOCK_SHARED), 0);
+    struct mailbox_status st;
+    mailbox_status(mb, &st);
+    CU_ASSERT_EQUAL(st.exists, (uint32_t)total + 1);
+    CU_ASSERT_EQUAL(st.uidnext, (uint32_t)total + 2);
+    int pid_match = 0;
+    uint32_t first_modseq_count = 0;
+    struct mailbox_record r0;
+    CU_ASSERT_EQUAL_FATAL(mailbox_find_uid(mb, 2, &r0), 0);
+    for (uint32_t u = 2; u < st.uidnext; u++) {
+        struct mailbox_record r;
+        CU_ASSERT_EQUAL_FATAL(mailbox_find_uid(mb, u, &r), 0);
+        if (r.modseq == r0.modseq) first_modseq_count++;
+        for (int c = 0; c < KIDS; c++)
+            if ((pid_t)(r.append_id >> 32) == pids[c]) pid_match++;
+    }
+    mailbox_unlock(mb);
+    CU_ASSERT_EQUAL(pid_match, total);
+    CU_ASSERT_EQUAL(first_modseq_count, (uint32_t)KIDS + 1);
+    fprintf(stderr, "  %d messages in %llu transactions\n", total,
+            (unsigned long long)(st.highestmodseq - 2));
+    CU_ASSERT_TRUE(st.highestmodseq - 2 < (uint64_t)(KIDS * PER));
+    /* nothing is left in the queue */
+    CU_ASSERT_EQUAL(queued_batches(dir), 0);
+    mailbox_close(&mb);
+    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    free(dir);
+}
+
 /* A queued batch of a process that died is dropped, not committed. */
 static void test_dead_appender(void)
 {
@@ -1409,5 +1558,6 @@ void register_tests(void)
     s = harness_suite("mailbox_concurrency", NULL, NULL);
     ADD_TEST(s, test_concurrent_writers_and_reader);
     ADD_TEST(s, test_group_commit);
+    ADD_TEST(s, test_shared_commit);
     ADD_TEST(s, test_dead_appender);
 }

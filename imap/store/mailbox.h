@@ -55,7 +55,8 @@
  *
  * Process-wide state (documented here as the style requires): the list of
  * open handles (for the deadlock check), the cache encoder hook, the boot id
- * read once from /proc, and the I/O fault injector (mailbox_io.h).
+ * read once from /proc, the inotify instance of the append gathering (made
+ * again after fork), and the I/O fault injector (mailbox_io.h).
  */
 #ifndef IMAP_STORE_MAILBOX_H
 #define IMAP_STORE_MAILBOX_H

@@ -6,29 +6,45 @@
  *
  * Contended, it stages its batch in cyrus.queue/ without any lock: a
  * one-message batch without keywords is one file m.<id>.<date>.<flags>.<iq>
- * (written as t.<id>.0, then renamed); a larger one is s.<id>.<n> files plus
- * a description t.<id> renamed to q.<id>.  Then it waits for the lock.
- * Whoever holds the lock commits every published batch of a live process
- * at once ("drain"): claim (q.<id> -> c.<id>.<first uid>; an m-file is
- * claimed by moving it to its <uid>.), move the files into place, and run
- * the common end of a transaction.  Appenders that were waiting find their
- * batch committed: the claim file, or for an m-file the record carrying its
- * append id, is the receipt.
+ * (written unnamed and linked under that name when complete; where the
+ * system cannot, written as t.<id>.0 and renamed); a larger one is
+ * s.<id>.<n> files plus a description t.<id> renamed to q.<id>.  Staging
+ * syncs nothing: the committer's one sync round covers it.
+ *
+ * Then it waits: as a reader while a committer is at work (all who wait
+ * learn at once whether that commit took their batch), and, when its batch
+ * is still queued and the lock free, for the processes of the last commit
+ * to queue again ("gathering", below), holding no lock, at most about one
+ * commit's time.  Then whoever gets the exclusive lock commits every
+ * published batch of a live process at once ("drain"): claim (q.<id> ->
+ * c.<id>.<first uid>; an m-file is linked as its <uid>.), move the files
+ * into place, and run the common end of a transaction.  The others find
+ * their batch committed and return without any sync of their own: the
+ * receipt is the claim file (d.<id>.<uid> once synced), or for an m-file
+ * the record carrying its append id once the committer has removed the
+ * name.
  *
  * The common end (commit_tail): append cache records and index records
- * beyond the committed lengths, sync message files, directory, cache and
- * index together, then write and sync the header.  See mailbox_int.h for
- * the files and the recovery of what a dead appender leaves.
+ * beyond the committed lengths, write the header, then sync message files,
+ * directory, cache and index in one round (submitted together).  See
+ * mailbox_int.h for the files and the recovery of what a dead appender
+ * leaves.
+ *
+ * Process-wide state: the id counter, when the process last met another
+ * appender, its recent commit time, whether unnamed files work, and the
+ * inotify instance of the gathering wait (made again after fork).
  */
 #include "config.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -45,6 +61,7 @@
 #include "imap/store/msgcache.h"
 
 #define COPY_CHUNK 65536
+#define READ_MAX (256 * 1024)   /* staged files read rather than mapped */
 #define NOT_DONE 1
 #define ALREADY 2     /* a queued one-message entry was committed already */
 
@@ -90,41 +107,12 @@ static char *make_id(uint32_t *counterp)
     return xasprintf("%016llx.%d.%u", ns, (int)getpid(), *counterp);
 }
 
-/* Split "<hex>.<pid>.<n>" off the front of `s`: length of the id and its
- * pid (and counter, when counterp is not NULL), or 0. */
-static size_t parse_id_counter(const char *s, pid_t *pidp, uint32_t *counterp)
-{
-    const char *p = s;
-    size_t hex = 0;
-    while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')) p++, hex++;
-    if (hex != 16 || *p != '.') return 0;
-    p++;
-    long pid = 0;
-    const char *q = p;
-    while (*p >= '0' && *p <= '9' && pid < 100000000) pid = pid * 10 + (*p++ - '0');
-    if (p == q || *p != '.') return 0;
-    p++;
-    q = p;
-    uint64_t counter = 0;
-    while (*p >= '0' && *p <= '9' && counter <= UINT32_MAX)
-        counter = counter * 10 + (uint64_t)(*p++ - '0');
-    if (p == q || counter > UINT32_MAX) return 0;
-    *pidp = (pid_t)pid;
-    if (counterp) *counterp = (uint32_t)counter;
-    return (size_t)(p - s);
-}
-
-static size_t parse_id(const char *s, pid_t *pidp)
-{
-    return parse_id_counter(s, pidp, NULL);
-}
-
 /* "m.<id>.<internaldate>.<flags>.<ignorequota>.<from uid>" */
 static int parse_mname(const char *f, pid_t *pidp, uint32_t *counterp, size_t *idlenp,
                        int64_t *idatep, uint32_t *flagsp, int *iqp, uint32_t *fromp)
 {
     if (f[0] != 'm' || f[1] != '.') return 0;
-    size_t idlen = parse_id_counter(f + 2, pidp, counterp);
+    size_t idlen = qbatch_parse_id(f + 2, pidp, counterp);
     if (!idlen || f[2 + idlen] != '.') return 0;
     const char *p = f + 3 + idlen;
     char *end;
@@ -147,8 +135,6 @@ static int parse_mname(const char *f, pid_t *pidp, uint32_t *counterp, size_t *i
     return 1;
 }
 
-static void queue_sweep(int qfd, const struct strarray *names, uint32_t uidnext);
-
 /* When this process last met another appender (process-wide): for a
  * second after that, appends go through the queue. */
 static struct timespec contention_at;
@@ -167,6 +153,21 @@ static int contended_recently(void)
 }
 
 
+/* This process's recent time to commit (seconds, moving average). */
+static double commit_secs = 0.001;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void note_commit_time(double secs)
+{
+    commit_secs = 0.75 * commit_secs + 0.25 * secs;
+}
+
 static int open_queue(struct mailbox *mb)
 {
     int fd = openat(mb->dirfd, MBX_QUEUE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -176,27 +177,6 @@ static int open_queue(struct mailbox *mb)
         fd = openat(mb->dirfd, MBX_QUEUE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
     return fd;
-}
-
-static void stage_name(char *out, size_t len, const char *id, size_t j)
-{
-    snprintf(out, len, "s.%s.%zu", id, j);
-}
-
-/* Remove every file of batch `id` (q, t and its stage files). */
-static void discard_batch(int qfd, const char *id, size_t n)
-{
-    char name[128];
-    snprintf(name, sizeof(name), "q.%s", id);
-    unlinkat(qfd, name, 0);
-    snprintf(name, sizeof(name), "t.%s", id);
-    unlinkat(qfd, name, 0);
-    snprintf(name, sizeof(name), "t.%s.0", id);
-    unlinkat(qfd, name, 0);
-    for (size_t j = 0; j < n; j++) {
-        stage_name(name, sizeof(name), id, j);
-        unlinkat(qfd, name, 0);
-    }
 }
 
 /* ---- staging -------------------------------------------------------------------------- */
@@ -271,10 +251,26 @@ static int copy_from_fd(struct stager *s, int in, int out, int use_pread)
     return r;
 }
 
+/* Can this process make unnamed files and name them (O_TMPFILE and
+ * /proc/self/fd)?  0 not known yet, 1 yes, -1 no. */
+static int tmpfile_state;
+
+static int tmpfile_usable(void)
+{
+    if (!tmpfile_state)
+        tmpfile_state = faccessat(AT_FDCWD, "/proc/self/fd", X_OK, 0) == 0 ? 1 : -1;
+    return tmpfile_state > 0;
+}
+
 /* Write message `m` to file `name` in directory `qfd` (a stage file, or
- * the message file itself on the direct path), filling `q`. */
+ * the message file itself on the direct path), filling `q`.  With
+ * `publish`, the file appears only once complete, as `publish`: written
+ * unnamed and then linked (so that inode allocation does not hold the
+ * directory's lock, and a crash leaves nothing), or where that cannot be
+ * done written as `name` and renamed. */
 static int stage_one(struct mailbox *mb, int qfd, const char *name,
-                     const struct mailbox_append_msg *m, int flags, int meta, struct qmsg *q)
+                     const struct mailbox_append_msg *m, int flags, int meta,
+                     struct qmsg *q, const char *publish)
 {
     struct stager s;
     memset(&s, 0, sizeof(s));
@@ -284,7 +280,7 @@ static int stage_one(struct mailbox *mb, int qfd, const char *name,
         if (!s.sha || !EVP_DigestInit_ex(s.sha, EVP_sha1(), NULL))
             fatal(EX_TEMPFAIL_CODE, "SHA-1 unavailable");
     }
-    int r = 0, fd = -1, linked = 0;
+    int r = 0, fd = -1, linked = 0, unnamed = 0;
     if (m->source == MAILBOX_SRC_PATH && (flags & MAILBOX_APPEND_LINK) &&
         mailbox_io_linkat(AT_FDCWD, m->path, qfd, name) == 0) {
         linked = 1;
@@ -294,7 +290,19 @@ static int stage_one(struct mailbox *mb, int qfd, const char *name,
             goto out;
         }
     } else {
-        fd = mailbox_io_openat(qfd, name, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (publish && tmpfile_usable()) {
+            fd = mailbox_io_tmpfile(qfd, 0666);
+            if (fd >= 0) {
+                unnamed = 1;
+            } else if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+                tmpfile_state = -1;
+            } else {
+                r = mailbox_ioerr(mb, "create", name);
+                goto out;
+            }
+        }
+        if (!unnamed)
+            fd = mailbox_io_openat(qfd, name, O_WRONLY | O_CREAT | O_EXCL, 0666);
         if (fd < 0) {
             r = mailbox_ioerr(mb, "create", name);
             goto out;
@@ -364,10 +372,15 @@ static int stage_one(struct mailbox *mb, int qfd, const char *name,
         munmap(p, q->size);
     }
     if (buf_len(&q->cache) > UINT32_MAX / 2) r = CYRERR_TOOBIG;
+    if (!r && publish) {
+        if (unnamed ? mailbox_io_linkfd(fd, qfd, publish) < 0
+                    : mailbox_io_renameat(qfd, name, qfd, publish, 0) < 0)
+            r = mailbox_ioerr(mb, "queue", publish);
+    }
 out:
     if (fd >= 0) close(fd);
     if (s.sha) EVP_MD_CTX_free(s.sha);
-    if (r) unlinkat(qfd, name, 0);
+    if (r && !unnamed) unlinkat(qfd, name, 0);
     return r;
 }
 
@@ -412,7 +425,7 @@ static void refuse_batch(int qfd, struct qbatch *b, int own)
         int fd = mailbox_io_openat(qfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0666);
         if (fd >= 0) close(fd);
     }
-    discard_batch(qfd, b->id, b->n);
+    qbatch_discard(qfd, b->id, b->n);
     if (b->mname) unlinkat(qfd, b->mname, 0);
 }
 
@@ -507,7 +520,7 @@ static int link_mfile(struct mailbox *mb, int qfd, const char *mname, uint32_t u
 static int move_stage(struct mailbox *mb, int qfd, const char *id, size_t j, uint32_t uid)
 {
     char from[128];
-    stage_name(from, sizeof(from), id, j);
+    qbatch_stage_name(from, sizeof(from), id, j);
     return move_file(mb, qfd, from, uid);
 }
 
@@ -696,7 +709,24 @@ static int load_mfile(struct mailbox *mb, int qfd, const char *fname, struct qba
     size_t len = (size_t)st.st_size;
     const char *base = "";
     void *p = NULL;
-    if (len) {
+    char *copy = NULL;
+    if (len && len <= READ_MAX) {
+        /* small: read it (a mapping costs more to set up and tear down) */
+        copy = xmalloc(len);
+        size_t got = 0;
+        while (got < len) {
+            ssize_t k = pread(fd, copy + got, len - got, (off_t)got);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) break;
+            got += (size_t)k;
+        }
+        if (got != len) {
+            free(copy);
+            close(fd);
+            return mailbox_ioerr(mb, "read", fname);
+        }
+        base = copy;
+    } else if (len) {
         p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
             close(fd);
@@ -712,6 +742,7 @@ static int load_mfile(struct mailbox *mb, int qfd, const char *fname, struct qba
     m->header_size = (uint32_t)mailbox_header_len(base, len);
     mailbox_cache_encoder()(base, len, &m->cache);
     if (p) munmap(p, len);
+    free(copy);
     b->bytes = len;
     return 0;
 }
@@ -723,6 +754,7 @@ static int drain(struct mailbox *mb, int qfd, const char *own_id,
                  struct mailbox_append_result *own_res, int *own_done)
 {
     *own_done = 0;
+    double t0 = mono_now();
     int dfd = dup(qfd);
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     if (!d) {
@@ -742,7 +774,7 @@ static int drain(struct mailbox *mb, int qfd, const char *own_id,
             strarray_append(&others, de->d_name);
     }
     closedir(d);
-    queue_sweep(qfd, &others, mb->hdr.uidnext);
+    qbatch_sweep(qfd, &others, mb->hdr.uidnext);
     strarray_free(&others);
     if (names.count > 1)
         qsort(names.data, (size_t)names.count, sizeof(char *), cmp_str);
@@ -776,7 +808,7 @@ static int drain(struct mailbox *mb, int qfd, const char *own_id,
             continue;
         }
         pid_t pid;
-        size_t idlen = parse_id(fname + 2, &pid);
+        size_t idlen = qbatch_parse_id(fname + 2, &pid, NULL);
         if (!idlen || fname[2 + idlen]) continue;   /* not ours to judge */
         struct qbatch *b = &all[nb++];
         b->id = xstrdup(fname + 2);
@@ -784,7 +816,7 @@ static int drain(struct mailbox *mb, int qfd, const char *own_id,
         int is_own = !strcmp(b->id, own_id);
         if (!is_own && !mailbox_pid_alive(pid)) {
             /* its appender died before hearing back: nobody waits for it */
-            discard_batch(qfd, b->id, qbatch_count(qfd, fname));
+            qbatch_discard(qfd, b->id, qbatch_count(qfd, fname));
             b->err = CYRERR_CANCELLED;
             b->n = 0;
             continue;
@@ -794,6 +826,12 @@ static int drain(struct mailbox *mb, int qfd, const char *own_id,
             b->err = CYRERR_NOTFOUND;
             continue;
         }
+        /* the append ids its appender gave the messages: the counter of
+         * the batch id, then one each */
+        uint32_t counter;
+        if (!lr && qbatch_parse_id(b->id, &pid, &counter))
+            for (size_t j = 0; j < b->n; j++)
+                b->msgs[j].token = append_token(b->pid, counter + 1 + (uint32_t)j);
         if (lr) {
             xsyslog(LOG_ERR, "mailbox queued batch unreadable", "mailbox=<%s> batch=<%s>",
                     mb->meta.name, b->id);
@@ -802,7 +840,7 @@ static int drain(struct mailbox *mb, int qfd, const char *own_id,
         for (size_t j = 0; j < b->n && !b->err; j++) {
             char sname[128];
             struct stat st;
-            stage_name(sname, sizeof(sname), b->id, j);
+            qbatch_stage_name(sname, sizeof(sname), b->id, j);
             if (fstatat(qfd, sname, &st, 0) < 0 || (uint64_t)st.st_size != b->msgs[j].size)
                 b->err = CYRERR_CORRUPT;
         }
@@ -842,6 +880,7 @@ static int drain(struct mailbox *mb, int qfd, const char *own_id,
     if (naccepted) {
         r = commit_batches(mb, qfd, ok, naccepted, &modseq);
         if (r) goto out;   /* recovery has put the batches back */
+        note_commit_time(mono_now() - t0);
         /* receipts say "synced": an m-file's name goes (the record is its
          * receipt), a claim c.<id>.<uid> becomes d.<id>.<uid> */
         for (size_t i = 0; i < naccepted; i++) {
@@ -912,6 +951,17 @@ static int collect(struct mailbox *mb, int qfd, const struct qbatch *b, uint32_t
         res->modseq = rec.modseq;
         return 0;
     }
+    if (b->mname) {
+        /* the name goes once the commit is synced: the record is the
+         * receipt (a refusal e.<id>.<code> is looked for below) */
+        struct mailbox_record rec;
+        if (find_token(mb, b->msgs[0].token, from, &rec) == 0) {
+            res->uidvalidity = mb->hdr.uidvalidity;
+            res->first_uid = res->last_uid = rec.uid;
+            res->modseq = rec.modseq;
+            return 0;
+        }
+    }
     int dfd = dup(qfd);
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     if (!d) {
@@ -949,15 +999,6 @@ static int collect(struct mailbox *mb, int qfd, const struct qbatch *b, uint32_t
         break;
     }
     closedir(d);
-    if (r == CYRERR_INTERNAL && b->mname) {
-        struct mailbox_record rec;
-        if (find_token(mb, b->msgs[0].token, from, &rec) == 0) {
-            res->uidvalidity = mb->hdr.uidvalidity;
-            res->first_uid = res->last_uid = rec.uid;
-            res->modseq = rec.modseq;
-            r = 0;
-        }
-    }
     if (r == CYRERR_INTERNAL) {
         /* a committer died with it: it was never committed */
         xsyslog(LOG_ERR, "mailbox queued batch lost", "mailbox=<%s> batch=<%s>",
@@ -1030,7 +1071,7 @@ static int append_direct(struct mailbox *mb, const struct mailbox_append_msg *ms
         unlinkat(mb->dirfd, name, 0);   /* nothing at or past uidnext is real */
         uint32_t uflags[MAILBOX_KEYWORD_WORDS];
         memcpy(uflags, q[i].user_flags, sizeof(uflags));
-        r = stage_one(mb, mb->dirfd, name, &msgs[i], flags, 1, &q[i]);
+        r = stage_one(mb, mb->dirfd, name, &msgs[i], flags, 1, &q[i], NULL);
         memcpy(q[i].user_flags, uflags, sizeof(uflags));
         q[i].token = append_token(getpid(), ++id_counter);
         bytes += q[i].size;
@@ -1039,8 +1080,10 @@ static int append_direct(struct mailbox *mb, const struct mailbox_append_msg *ms
         mailbox_txn_abort(mb);   /* recovery removes the files written */
         goto out;
     }
+    double t0 = mono_now();
     r = commit_tail(mb, ptrs, n, first, modseq);
     if (r) goto out;
+    note_commit_time(mono_now() - t0);
     (void)mailbox_quota_charge(mb, (long long)bytes, (long long)n);
     res->uidvalidity = mb->hdr.uidvalidity;
     res->first_uid = first;
@@ -1078,10 +1121,195 @@ static int queue_pending(struct mailbox *mb)
         else if (de->d_name[0] != '.') strarray_append(&others, de->d_name);
     }
     closedir(d);
-    if (!pending && others.count) queue_sweep(qfd, &others, mb->hdr.uidnext);
+    if (!pending && others.count) qbatch_sweep(qfd, &others, mb->hdr.uidnext);
     strarray_free(&others);
     close(qfd);
     return pending;
+}
+
+/* ---- gathering: waiting for the appenders of the last commit ------------ */
+
+/* Appenders that have just had a group commit append again at once, as a
+ * rule (a delivery agent working through its queue, a client uploading a
+ * folder).  Were the next commit started the moment the lock is free, it
+ * would carry only the batches staged during the last one: those appenders
+ * stage while it runs and make up the one after, and the groups alternate
+ * at about half the appenders each.  So an appender whose batch is still
+ * queued first waits, holding no lock, until every process of the last
+ * commit and every process with a batch queued has one queued (again);
+ * then one of them commits them all.  The wait ends early when one of them
+ * dies or somebody takes the exclusive lock, and lasts at most about as
+ * long as one commit (past that a second commit costs less than waiting).
+ * A lone appender never waits: the last commit was its own. */
+
+#define GATHER_MAX 32          /* processes followed */
+#define GATHER_MIN 0.0002      /* bounds of the wait (seconds) */
+#define GATHER_LONGEST 0.002
+
+struct gather {
+    size_t n;
+    pid_t pid[GATHER_MAX];
+    unsigned char staged[GATHER_MAX];   /* has a batch queued */
+};
+
+static void gather_add(struct gather *g, pid_t pid, int staged)
+{
+    if (pid <= 0) return;
+    for (size_t i = 0; i < g->n; i++)
+        if (g->pid[i] == pid) {
+            if (staged) g->staged[i] = 1;
+            return;
+        }
+    if (g->n == GATHER_MAX) return;
+    g->pid[g->n] = pid;
+    g->staged[g->n++] = (unsigned char)(staged != 0);
+}
+
+/* The pid of a published batch's queue name (q. or m.), or 0. */
+static pid_t staged_pid(const char *f)
+{
+    pid_t pid;
+    if ((f[0] != 'q' && f[0] != 'm') || f[1] != '.' || !qbatch_parse_id(f + 2, &pid, NULL))
+        return 0;
+    return pid;
+}
+
+/* Follow the processes whose records the last transaction appended (the
+ * records at the end of the index with the highest MODSEQ; lock held). */
+static void gather_last_commit(struct mailbox *mb, struct gather *g)
+{
+    uint32_t nr = mb->hdr.num_records;
+    for (uint32_t i = nr; i > 0 && nr - i < 4 * GATHER_MAX; i--) {
+        struct mailbox_record rec;
+        if (mailbox_read_record(mb, i - 1, &rec) || rec.modseq != mb->hdr.highestmodseq)
+            break;
+        gather_add(g, (pid_t)(rec.append_id >> 32), 0);
+    }
+}
+
+static void gather_scan(int qfd, struct gather *g)
+{
+    int dfd = dup(qfd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0) close(dfd);
+        return;
+    }
+    rewinddir(d);
+    struct dirent *de;
+    while ((de = readdir(d))) gather_add(g, staged_pid(de->d_name), 1);
+    closedir(d);
+}
+
+static int gather_complete(const struct gather *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (!g->staged[i]) return 0;
+    return 1;
+}
+
+/* The inotify instance of the gathering waits (process-wide, made again
+ * after fork: closing one waits for the kernel to retire it, which costs
+ * more than the wait it serves) and its watch, kept on one queue
+ * directory at a time. */
+static int gather_ifd = -1;
+static pid_t gather_ifd_pid;
+static int gather_wd = -1;
+static dev_t gather_dev;
+static ino_t gather_ino;
+
+/* Watch directory `qfd` (named `path`): the inotify descriptor, or -1. */
+static int gather_watch(int qfd, const char *path)
+{
+    if (gather_ifd >= 0 && gather_ifd_pid != getpid()) {
+        close(gather_ifd);                /* the parent's: not ours to read */
+        gather_ifd = -1;
+    }
+    struct stat st;
+    if (fstat(qfd, &st) < 0) return -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (gather_ifd < 0) {
+            gather_ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+            if (gather_ifd < 0) return -1;
+            gather_ifd_pid = getpid();
+            gather_wd = -1;
+        }
+        if (gather_wd >= 0 && (st.st_dev != gather_dev || st.st_ino != gather_ino)) {
+            inotify_rm_watch(gather_ifd, gather_wd);
+            gather_wd = -1;
+        }
+        /* also tells whether the descriptor is still our instance (the
+         * watch of a directory watched already keeps its number) */
+        uint32_t mask = IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR;
+        int wd = inotify_add_watch(gather_ifd, path, mask);
+        if (wd >= 0) {
+            gather_wd = wd;
+            gather_dev = st.st_dev;
+            gather_ino = st.st_ino;
+            return gather_ifd;
+        }
+        if (errno != EBADF && errno != EINVAL) return -1;
+        gather_ifd = -1;                  /* closed behind our back */
+    }
+    return -1;
+}
+
+/* Read the pending events: 1 when `own` (our entry) was taken away, since
+ * a committer claims a batch by renaming it and removes a one-message
+ * entry once it is synced; -1 when events were lost. */
+static int gather_events(int ifd, struct gather *g, const char *own)
+{
+    union {
+        struct inotify_event ev;
+        char space[4096];
+    } u;
+    int ret = 0;
+    ssize_t len;
+    while ((len = read(ifd, u.space, sizeof(u.space))) > 0) {
+        for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= len;) {
+            const struct inotify_event *ev = (const void *)(u.space + off);
+            off += (ssize_t)sizeof(struct inotify_event) + (ssize_t)ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                if (!ret) ret = -1;
+            } else if (ev->wd != gather_wd || !ev->len) {
+                continue;
+            } else if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+                if (own && !strcmp(ev->name, own)) ret = 1;
+            } else if (g) {
+                gather_add(g, staged_pid(ev->name), 1);
+            }
+        }
+    }
+    return ret;
+}
+
+/* Wait until every process followed has a batch queued (see above).
+ * `own` is the name of our queue entry. */
+static void gather_wait(struct mailbox *mb, int qfd, struct gather *g, const char *own)
+{
+    if (g->n < 2) return;                 /* nobody but us */
+    char *qpath = xasprintf("%s/%s", mb->dir, MBX_QUEUE_DIR);
+    int ifd = gather_watch(qfd, qpath);
+    free(qpath);
+    if (ifd < 0) return;
+    (void)gather_events(ifd, NULL, NULL); /* old news */
+    gather_scan(qfd, g);                  /* after the watch: nothing is missed */
+    for (size_t i = 0; i < g->n; i++)
+        if (!g->staged[i] && !mailbox_pid_alive(g->pid[i])) g->staged[i] = 1;
+    double limit = commit_secs < GATHER_MIN   ? GATHER_MIN
+                   : commit_secs > GATHER_LONGEST ? GATHER_LONGEST
+                                                  : commit_secs;
+    double end = mono_now() + limit;
+    while (!gather_complete(g)) {
+        double left = end - mono_now();
+        if (left <= 0 || mailbox_lock_holder(mb) == F_WRLCK) break;
+        struct pollfd pfd = { .fd = ifd, .events = POLLIN };
+        struct timespec ts = { 0, (long)(left * 1e9) };
+        if (ppoll(&pfd, 1, &ts, NULL) < 0 && errno != EINTR) break;
+        int ev = gather_events(ifd, g, own);
+        if (ev > 0) break;                /* somebody committed us */
+        if (ev < 0) gather_scan(qfd, g);
+    }
 }
 
 /* Stage a batch in the queue, then commit it with everything else queued
@@ -1107,32 +1335,29 @@ static int append_queued(struct mailbox *mb, const struct mailbox_append_msg *ms
     char tname[128], qname[160];
     if (n == 1 && !msgs[0].nkeywords && !msgs[0].cache && !msgs[0].guid) {
         /* one file, described by its name; the committer reads it */
+        struct mailbox_append_msg one = msgs[0];
+        if (!one.internaldate) one.internaldate = time(NULL);
         snprintf(tname, sizeof(tname), "t.%s.0", b.id);
-        r = stage_one(mb, qfd, tname, &msgs[0], flags, 0, &b.msgs[0]);
+        snprintf(qname, sizeof(qname), "m.%s.%lld.%u.%d.%u", b.id,
+                 (long long)one.internaldate, one.system_flags,
+                 (flags & MAILBOX_APPEND_IGNOREQUOTA) ? 1 : 0, from);
+        r = stage_one(mb, qfd, tname, &one, flags, 0, &b.msgs[0], qname);
         if (r) goto out;
         b.msgs[0].token = append_token(b.pid, counter);
-        snprintf(qname, sizeof(qname), "m.%s.%lld.%u.%d.%u", b.id,
-                 (long long)b.msgs[0].internaldate, b.msgs[0].system_flags,
-                 (flags & MAILBOX_APPEND_IGNOREQUOTA) ? 1 : 0, from);
-        if (mailbox_io_renameat(qfd, tname, qfd, qname, 0) < 0) {
-            r = mailbox_ioerr(mb, "queue", tname);
-            unlinkat(qfd, tname, 0);
-            goto out;
-        }
         b.mname = xstrdup(qname);
         goto wait;
     }
     size_t staged = 0;
     for (; staged < n; staged++) {
         char sname[128];
-        stage_name(sname, sizeof(sname), b.id, staged);
-        r = stage_one(mb, qfd, sname, &msgs[staged], flags, 1, &b.msgs[staged]);
+        qbatch_stage_name(sname, sizeof(sname), b.id, staged);
+        r = stage_one(mb, qfd, sname, &msgs[staged], flags, 1, &b.msgs[staged], NULL);
         if (r) break;
         b.msgs[staged].token = append_token(b.pid, ++id_counter);
         b.bytes += b.msgs[staged].size;
     }
     if (r) {
-        discard_batch(qfd, b.id, staged);
+        qbatch_discard(qfd, b.id, staged);
         goto out;
     }
     struct buf desc = BUF_INITIALIZER;
@@ -1145,7 +1370,7 @@ static int append_queued(struct mailbox *mb, const struct mailbox_append_msg *ms
         r = mailbox_ioerr(mb, "queue", tname);
         if (fd >= 0) close(fd);
         buf_free(&desc);
-        discard_batch(qfd, b.id, n);
+        qbatch_discard(qfd, b.id, n);
         goto out;
     }
     close(fd);
@@ -1161,8 +1386,13 @@ wait:;
             r = mailbox_lock(mb, MAILBOX_LOCK_SHARED);
             if (r) break;
             r = collect(mb, qfd, &b, from, res);
+            struct gather g;
+            g.n = 0;
+            gather_add(&g, b.pid, 1);
+            if (r == NOT_DONE) gather_last_commit(mb, &g);
             mailbox_unlock(mb);
             if (r != NOT_DONE) goto out;
+            gather_wait(mb, qfd, &g, b.mname ? b.mname : qname);
             r = mailbox_trylock_exclusive(mb);
             if (r != CYRERR_LOCKED) break;
             if (mailbox_lock_holder(mb) == F_RDLCK) {
@@ -1173,7 +1403,8 @@ wait:;
         if (r == CYRERR_LOCKED) r = mailbox_lock(mb, MAILBOX_LOCK_EXCLUSIVE);
         if (r) {
             /* withdraw the batch unless a committer has it already */
-            if (mailbox_io_renameat(qfd, qname, qfd, tname, 0) == 0) discard_batch(qfd, b.id, n);
+            if (mailbox_io_renameat(qfd, qname, qfd, tname, 0) == 0)
+                qbatch_discard(qfd, b.id, n);
             goto out;
         }
         took = 1;
@@ -1184,7 +1415,7 @@ wait:;
         r = drain(mb, qfd, b.id, res, &done);
         if (r || !done) {
             if (!r) r = CYRERR_INTERNAL;
-            discard_batch(qfd, b.id, n);
+            qbatch_discard(qfd, b.id, n);
             if (b.mname) unlinkat(qfd, b.mname, 0);
         }
     }
@@ -1228,110 +1459,4 @@ int mailbox_append(struct mailbox *mb, const struct mailbox_append_msg *msgs, si
     }
     mailbox_unlock(mb);
     return r;
-}
-
-/* ---- recovery of the queue ----------------------------------------------------------------- */
-
-/* Remove what dead appenders left: unpublished stage and batch files,
- * refusal notes, receipts of committed batches, and published batches
- * nobody waits for.  Uncommitted claims are mailbox_queue_recover()'s. */
-static void queue_sweep(int qfd, const struct strarray *names, uint32_t uidnext)
-{
-    for (int i = 0; i < names->count; i++) {
-        const char *f = strarray_nth(names, i);
-        pid_t pid;
-        size_t idlen;
-        if (f[0] == '\0' || f[1] != '.' || !(idlen = parse_id(f + 2, &pid)))
-            continue;
-        if (mailbox_pid_alive(pid)) continue;
-        if (f[0] == 'd') {
-            unlinkat(qfd, f, 0);
-        } else if (f[0] == 'c') {
-            char *end;
-            unsigned long first = f[2 + idlen] == '.' ? strtoul(f + 3 + idlen, &end, 10) : 0;
-            if (first && !*end && first < uidnext) unlinkat(qfd, f, 0);
-        } else if (f[0] == 'q') {
-            if (!f[2 + idlen]) {
-                char *id = xstrndup(f + 2, idlen);
-                discard_batch(qfd, id, qbatch_count(qfd, f));
-                free(id);
-            }
-        } else if (f[0] == 's' || f[0] == 't' || f[0] == 'e' || f[0] == 'm') {
-            unlinkat(qfd, f, 0);
-        }
-    }
-}
-
-/* Put back (or drop) batch `id`, claimed as c.<id>.<first> but never
- * committed. */
-static void unclaim(struct mailbox *mb, int qfd, const char *cname, const char *id,
-                    pid_t pid, uint32_t first)
-{
-    size_t n = qbatch_count(qfd, cname);
-    int alive = mailbox_pid_alive(pid);
-    char sname[128], mname[32];
-    for (size_t j = 0; j < n; j++) {
-        mailbox_msgname(first + (uint32_t)j, mname, sizeof(mname));
-        stage_name(sname, sizeof(sname), id, j);
-        if (alive) {
-            if (mailbox_io_renameat(mb->dirfd, mname, qfd, sname, 1) < 0 && errno != ENOENT)
-                unlinkat(mb->dirfd, mname, 0);
-        } else {
-            unlinkat(mb->dirfd, mname, 0);
-        }
-    }
-    if (alive) {
-        char qname[128];
-        snprintf(qname, sizeof(qname), "q.%s", id);
-        if (mailbox_io_renameat(qfd, cname, qfd, qname, 1) == 0) return;
-    }
-    unlinkat(qfd, cname, 0);
-    discard_batch(qfd, id, n);
-}
-
-int mailbox_queue_recover(struct mailbox *mb, uint32_t *claimed_end)
-{
-    *claimed_end = 0;
-    int qfd = openat(mb->dirfd, MBX_QUEUE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (qfd < 0) return errno == ENOENT ? 0 : mailbox_ioerr(mb, "open", MBX_QUEUE_DIR);
-    int dfd = dup(qfd);
-    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-    if (!d) {
-        if (dfd >= 0) close(dfd);
-        close(qfd);
-        return mailbox_ioerr(mb, "opendir", MBX_QUEUE_DIR);
-    }
-    struct strarray names;
-    strarray_init(&names);
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if (de->d_name[0] != '.') strarray_append(&names, de->d_name);
-    closedir(d);
-
-    /* claims first: they may move message files back into the queue */
-    for (int i = 0; i < names.count; i++) {
-        const char *f = strarray_nth(&names, i);
-        pid_t pid;
-        size_t idlen;
-        if (f[0] != 'c' || f[1] != '.' || !(idlen = parse_id(f + 2, &pid)) || f[2 + idlen] != '.')
-            continue;
-        char *end;
-        unsigned long first = strtoul(f + 3 + idlen, &end, 10);
-        if (*end || first == 0 || first > UINT32_MAX) continue;
-        char *id = xstrndup(f + 2, idlen);
-        if (first < mb->hdr.uidnext) {
-            if (!mailbox_pid_alive(pid)) unlinkat(qfd, f, 0);   /* nobody reads the receipt */
-        } else {
-            xsyslog(LOG_NOTICE, "mailbox recovery: batch put back",
-                    "mailbox=<%s> batch=<%s>", mb->meta.name, id);
-            uint64_t stop = first + qbatch_count(qfd, f);
-            if (stop > *claimed_end) *claimed_end = stop > UINT32_MAX ? UINT32_MAX : (uint32_t)stop;
-            unclaim(mb, qfd, f, id, pid, (uint32_t)first);
-        }
-        free(id);
-    }
-    queue_sweep(qfd, &names, mb->hdr.uidnext);
-    strarray_free(&names);
-    close(qfd);
-    return 0;
 }

@@ -58,20 +58,30 @@
  * not others.
  *
  * ---- cyrus.queue/: appenders' staging area -------------------------------
- *   t.<id>        batch description (or t.<id>.0: m-file) being written
+ *   t.<id>        batch description being written
  *   q.<id>        batch ready: s.<id>.<n> are its messages
  *   c.<id>.<uid>  batch claimed by a committer, first UID <uid>; committed
  *                 when <uid> < uidnext, else to be put back (recovery)
+ *   d.<id>.<uid>  a claim whose commit is synced (the appender's receipt)
  *   e.<id>.<err>  batch refused with CYRERR code -<err>
  *   m.<id>.<internaldate>.<flags>.<ignorequota>.<from uid>
  *                 a one-message batch without keywords or cache record,
- *                 described by its name (one file instead of two); the
- *                 committer renames it to <uid>. and parses it, and the
- *                 record's append id (pid << 32 | counter of <id>), found
- *                 among the UIDs from <from uid> on, is the appender's
- *                 receipt
- * <id> = <16 hex digits of time in ns>.<pid>.<counter>.  Files of dead
+ *                 described by its name (one file instead of two), written
+ *                 as an unnamed file (O_TMPFILE) and linked under this
+ *                 name once complete (where that cannot be done: written
+ *                 as t.<id>.0 and renamed).  The committer parses it and
+ *                 links it as <uid>.; the record's append id (pid << 32 |
+ *                 counter of <id>), found among the UIDs from <from uid>
+ *                 on, is the appender's receipt, and the committer removes
+ *                 the name once the commit is synced (a name still there
+ *                 beside its record: the committer died, maybe before its
+ *                 sync, and the appender syncs the message itself)
+ * <id> = <16 hex digits of time in ns>.<pid>.<counter>; the messages of a
+ * q. batch get the append ids of the counters that follow.  Files of dead
  * processes are removed; committed claims are the appenders' receipts.
+ * How appenders meet (who commits, and the short wait for the appenders of
+ * the last commit to queue again, holding no lock) is mailbox_append.c's
+ * business: nothing on disk depends on it.
  */
 #ifndef IMAP_STORE_MAILBOX_INT_H
 #define IMAP_STORE_MAILBOX_INT_H
@@ -316,7 +326,7 @@ int mailbox_recover(struct mailbox *mb, int flags);
 /* Does the current header call for recovery? */
 int mailbox_needs_recovery(const struct mailbox *mb);
 
-/* ---- mailbox_append.c -------------------------------------------------------- */
+/* ---- mailbox_qbatch.c, mailbox_append.c --------------------------------------- */
 
 /* Settle queue claims after a crash: put back uncommitted batches of live
  * appenders, drop those of dead ones (exclusive lock held, header current).

@@ -135,6 +135,31 @@ int mailbox_io_linkat(int olddir, const char *oldname, int newdir,
     return linkat(olddir, oldname, newdir, newname, 0);
 }
 
+int mailbox_io_tmpfile(int dirfd, mode_t mode)
+{
+#ifdef O_TMPFILE
+    if (io_fault()) return -1;
+    int fd;
+    do {
+        fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+    } while (fd < 0 && errno == EINTR);
+    return fd;
+#else
+    (void)dirfd;
+    (void)mode;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+int mailbox_io_linkfd(int fd, int newdir, const char *newname)
+{
+    if (io_fault()) return -1;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, path, newdir, newname, AT_SYMLINK_FOLLOW);
+}
+
 int mailbox_io_unlinkat(int dirfd, const char *name, int flags)
 {
     if (io_fault()) return -1;

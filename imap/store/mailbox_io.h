@@ -31,6 +31,14 @@ int mailbox_io_renameat(int olddir, const char *oldname, int newdir,
                         const char *newname, int noreplace);
 int mailbox_io_linkat(int olddir, const char *oldname, int newdir,
                       const char *newname);
+/* An unnamed file in directory `dirfd` (O_TMPFILE, opened for writing):
+ * it vanishes with its last descriptor until mailbox_io_linkfd() names
+ * it.  -1 with errno EOPNOTSUPP (or EISDIR, EINVAL) where the system or
+ * the file system cannot. */
+int mailbox_io_tmpfile(int dirfd, mode_t mode);
+/* Give the open file `fd` (made by mailbox_io_tmpfile()) the name
+ * `newname` in `newdir` (fails with EEXIST when it is taken). */
+int mailbox_io_linkfd(int fd, int newdir, const char *newname);
 int mailbox_io_unlinkat(int dirfd, const char *name, int flags);
 int mailbox_io_ftruncate(int fd, off_t len);
 int mailbox_io_mkdirat(int dirfd, const char *name, mode_t mode);

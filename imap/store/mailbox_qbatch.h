@@ -1,5 +1,7 @@
 /* mailbox_qbatch: the description file of a staged append batch in a
- * mailbox's cyrus.queue/ directory (internal to the mailbox code).
+ * mailbox's cyrus.queue/ directory, the names of that directory's files
+ * and the recovery of what crashed processes leave there (internal to the
+ * mailbox code; the names are described in mailbox_int.h).
  *
  * An appender that finds the mailbox lock taken stages its messages and
  * writes one description file per batch: magic, flags, count, then per
@@ -57,5 +59,21 @@ int qbatch_decode(const unsigned char *data, size_t len, struct qbatch *b);
 int qbatch_load(int qfd, const char *fname, struct qbatch *b);
 /* Number of messages the file describes, or 0 when unreadable. */
 size_t qbatch_count(int qfd, const char *fname);
+
+/* ---- names of cyrus.queue/ ------------------------------------------------ */
+
+/* Split a batch id "<16 hex>.<pid>.<counter>" off the front of `s`: the
+ * length of the id (0 when there is none) and its pid (and its counter,
+ * when counterp is not NULL). */
+size_t qbatch_parse_id(const char *s, pid_t *pidp, uint32_t *counterp);
+/* "s.<id>.<j>": the stage file of message j of batch `id`. */
+void qbatch_stage_name(char *out, size_t len, const char *id, size_t j);
+/* Remove every file of batch `id` (q, t and its n stage files). */
+void qbatch_discard(int qfd, const char *id, size_t n);
+/* Remove what dead appenders left among `names` (the queue's files):
+ * unpublished stage and batch files, refusal notes, receipts of
+ * committed batches, and published batches nobody waits for.  Uncommitted
+ * claims are mailbox_queue_recover()'s. */
+void qbatch_sweep(int qfd, const struct strarray *names, uint32_t uidnext);
 
 #endif
