@@ -270,6 +270,7 @@ static void test_limits(void)
             ch[i].entry = names[i];
             ch[i].value = "1";
             ch[i].len = 1;
+            ch[i].userid = NULL;
         }
         r = annotate_write(a, "shared.x", "alice", ch, 100);
     }
@@ -284,12 +285,22 @@ static void test_limits(void)
 
     /* a batch is all or nothing */
     struct annotate_change two[2] = {
-        {"/shared/vendor/t/ok", "fine", 4},
-        {"/shared/bad//name", "x", 1},
+        {"/shared/vendor/t/ok", "fine", 4, NULL},
+        {"/shared/bad//name", "x", 1, NULL},
     };
     CU_ASSERT_EQUAL(annotate_write(a, "shared.y", NULL, two, 2), CYRERR_BADARGS);
     ASSERT_GET(a, "shared.y", "/shared/vendor/t/ok", NULL, "-");
     CU_ASSERT_EQUAL(annotate_write(a, "shared.y", NULL, two, 0), 0);
+
+    /* a change may name its own owner */
+    struct annotate_change mixed[2] = {
+        {"/private/vendor/t/mine", "a", 1, NULL},
+        {"/private/vendor/t/theirs", "b", 1, "bob"},
+    };
+    CU_ASSERT_EQUAL(annotate_write(a, "shared.y", "alice", mixed, 2), 0);
+    ASSERT_GET(a, "shared.y", "/private/vendor/t/mine", "alice", "a");
+    ASSERT_GET(a, "shared.y", "/private/vendor/t/theirs", "bob", "b");
+    ASSERT_GET(a, "shared.y", "/private/vendor/t/theirs", "alice", "-");
     CU_ASSERT_EQUAL(annotate_write(a, "shared.y", NULL, NULL, 1), CYRERR_BADARGS);
     CU_ASSERT_EQUAL(annotate_close(&a), 0);
 }

@@ -356,6 +356,48 @@ def test_cyradm_info_and_metadata(server):
     assert re.search(r"setinfo.*Permission denied", out), out
 
 
+def test_cyradm_specialuse(server):
+    """cm --specialuse (CREATE-SPECIAL-USE), lm and lm --specialuse (LIST
+    with SPECIAL-USE), setmetadata ... specialuse (RFC 6154)."""
+    need("cyradm")
+    env, m = server
+    script = "\n".join([
+        "cm --specialuse Sent INBOX.Sent",
+        "cm --specialuse Junk INBOX.Spam",
+        "cm --specialuse Sent INBOX.Sent2",      # alice has a Sent
+        "cm --specialuse Bogus INBOX.Bogus",
+        "cm INBOX.Drafts",
+        'setmetadata INBOX.Drafts specialuse "\\\\Drafts"',
+        'setmetadata INBOX.Spam specialuse "\\\\Sent"',
+        "lm",
+        "lm --specialuse",
+        "",
+    ])
+    rc, out = cyradm(m, script, user="alice", password="alicepw")
+    assert rc == 0, out
+    assert re.search(r"createmailbox: .*\[USEATTR\].*\\Sent is the use of INBOX\.Sent", out), out
+    assert re.search(r"createmailbox: .*\[USEATTR\] Unknown special-use", out), out
+    assert re.search(r"setmetadata: .*\[USEATTR\]", out), out
+    blocks = [b for b in re.split(r"\n\s*\n", out) if "INBOX." in b and ":" not in b]
+    assert len(blocks) == 2, out
+    lm, special = (set(re.findall(r"(INBOX\S*) \(([^)]*)\)", b)) for b in blocks)
+    assert lm == {("INBOX", "\\HasChildren"),
+                  ("INBOX.Drafts", "\\HasNoChildren \\Drafts"),
+                  ("INBOX.Sent", "\\HasNoChildren \\Sent"),
+                  ("INBOX.Spam", "\\HasNoChildren \\Junk")}, out
+    assert special == lm - {("INBOX", "\\HasChildren")}, out
+    # an admin creates with a partition and a use: the owner's entry
+    rc, out = cyradm(m, "cm --partition p2 --specialuse Archive user.bob.Old\n")
+    assert rc == 0 and "createmailbox:" not in out, out
+    md = raw_metadata(env, m, "user.bob.Old", ["/private/specialuse"])
+    assert md == {"/private/specialuse": "\\\\Archive"}, md   # quoted: \\ escaped
+    assert os.path.exists(os.path.join(mbox_dir(env.spool2, "user.bob.Old"), "cyrus.header"))
+    c = admin(env, m)
+    typ, data = c.list('""', "user.alice.Bogus")
+    assert data == [None], data
+    c.logout()
+
+
 def test_cyradm_authentication(server):
     need("cyradm")
     env, m = server

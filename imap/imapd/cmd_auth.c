@@ -37,7 +37,7 @@ static const char *const caps_always[] = {
 static const char *const caps_authed[] = {
     "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN",
     "LIST-EXTENDED", "ACL", "RIGHTS=kxten", "QUOTA", "MULTIAPPEND", "BINARY",
-    "ESEARCH", "CONDSTORE", "METADATA", NULL
+    "ESEARCH", "CONDSTORE", "METADATA", "SPECIAL-USE", "CREATE-SPECIAL-USE", NULL
 };
 
 int imapd_sasl_reset(struct imapd_session *s)

@@ -1,7 +1,10 @@
 /* cmd_list: LIST and LSUB (RFC 3501), with the basics of LIST-EXTENDED
  * (RFC 5258: selection options SUBSCRIBED and RECURSIVEMATCH, REMOTE
  * accepted and ignored; return options SUBSCRIBED and CHILDREN; several
- * patterns) and CHILDREN (RFC 3348).
+ * patterns), CHILDREN (RFC 3348) and SPECIAL-USE (RFC 6154: the selection
+ * option lists only mailboxes with a special use; the return option is
+ * accepted, and the uses are shown in every LIST answer, as Cyrus does,
+ * on the user's own mailboxes; LSUB shows none).
  *
  * A listing gathers the external names of every mailbox the user may see
  * (l right) that could matter -- those starting with the literal prefix of
@@ -30,6 +33,7 @@
 #include "tok.h"
 #include "xmalloc.h"
 #include "imap/imapd/imapd.h"
+#include "imap/store/annotate.h"
 #include "imap/store/mboxlist.h"
 #include "imap/store/mboxname.h"
 #include "imap/store/subs.h"
@@ -47,6 +51,8 @@
 #define SEL_RECURSIVEMATCH 0x02
 #define RET_SUBSCRIBED     0x04
 #define RET_CHILDREN       0x08
+#define SEL_SPECIALUSE     0x10
+#define RET_SPECIALUSE     0x20   /* accepted: the uses are always shown */
 
 struct listing {
     struct imapd_session *s;
@@ -58,6 +64,12 @@ struct listing {
     struct mboxname_pattern **pats;
     struct hash_table out;          /* name -> attribute bits (uintptr_t) */
     struct strarray out_names;
+    struct hash_table owned;        /* the user's own mailboxes: external ->
+                                       internal name (owned strings) */
+    struct hash_table uses;         /* external name -> special use ("" for
+                                       none; owned strings), as looked up */
+    struct annotate *annot;         /* opened by the first look-up */
+    int annot_failed;
 };
 
 static int cmp_str(const char *a, const char *b)
@@ -68,9 +80,12 @@ static int cmp_str(const char *a, const char *b)
 static int gather_cb(void *rock, const struct mboxlist_entry *e, const char *extname,
                      unsigned myrights)
 {
-    (void)e;
     (void)myrights;
     struct listing *l = rock;
+    struct imapd_session *s = l->s;
+    if (s->userid && !hash_lookup(&l->owned, extname) &&
+        namespace_user_owns(&s->ns, s->userid, e->name))
+        hash_insert(&l->owned, extname, xstrdup(e->name));
     if (!hash_lookup(&l->vis_hash, extname)) {
         hash_insert(&l->vis_hash, extname, (void *)1);
         strarray_append(&l->visible, extname);
@@ -154,6 +169,37 @@ static int has_below(const struct strarray *names, const char *name, char sep)
     return found;
 }
 
+/* The special use of a listed mailbox as its owner sees it (RFC 6154),
+ * or NULL.  Only the user's own mailboxes have one for it; a database
+ * failure is logged and then nothing has. */
+static const char *specialuse_of(struct listing *l, const char *extname)
+{
+    const char *intname = hash_lookup(&l->owned, extname);
+    if (!intname) return NULL;
+    const char *known = hash_lookup(&l->uses, extname);
+    if (known) return *known ? known : NULL;
+    if (!l->annot && !l->annot_failed) {
+        int r = annotate_open(NULL, NULL, ANNOTATE_CREATE, &l->annot);
+        if (r) {
+            l->annot_failed = 1;
+            xsyslog(LOG_ERR, "annotations db open failed", "user=<%s> error=<%s>",
+                    l->s->userid, error_message(r));
+        }
+    }
+    struct buf v = BUF_INITIALIZER;
+    if (l->annot) {
+        int r = annotate_get(l->annot, intname, IMAPD_SPECIALUSE_ENTRY, l->s->userid, &v);
+        if (r && r != CYRERR_NOTFOUND)
+            xsyslog(LOG_ERR, "special use not read", "mailbox=<%s> error=<%s>", intname,
+                    error_message(r));
+        if (r) buf_reset(&v);
+    }
+    char *val = xstrdup(buf_cstring(&v));
+    buf_free(&v);
+    hash_insert(&l->uses, extname, val);
+    return *val ? val : NULL;
+}
+
 static void add_out(struct listing *l, const char *name, unsigned attrs)
 {
     uintptr_t old = (uintptr_t)hash_lookup(&l->out, name);
@@ -214,7 +260,8 @@ static int cmp_inbox_first(const char *a, const char *b)
     return strcmp(a, b);
 }
 
-static void emit(struct listing *l, const char *cmdname, int want_children)
+static void emit(struct listing *l, const char *cmdname, int want_children,
+                 int want_uses)
 {
     struct imapd_session *s = l->s;
     strarray_sort(&l->out_names, cmp_inbox_first);
@@ -231,6 +278,10 @@ static void emit(struct listing *l, const char *cmdname, int want_children)
         ATTR(L_HASNOCHILD, "\\HasNoChildren");
         ATTR(L_SUBSCRIBED, "\\Subscribed");
 #undef ATTR
+        const char *use = NULL;
+        if (want_uses && !(attrs & (L_NONEXISTENT | L_NOSELECT)))
+            use = specialuse_of(l, name);
+        if (use) buf_printf(&a, "%s%s", buf_len(&a) ? " " : "", use);
         prot_printf(s->prot, "* %s (%s) \"%c\" ", cmdname, buf_cstring(&a), s->ns.hier_sep);
         imapd_put_astring(s, name);
         if (attrs & L_CHILDINFO) prot_puts(s->prot, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
@@ -246,6 +297,8 @@ static void listing_init(struct listing *l, struct imapd_session *s)
     hash_init(&l->vis_hash, 256, 0);
     hash_init(&l->sub_hash, 64, 0);
     hash_init(&l->out, 64, 0);
+    hash_init(&l->owned, 64, 0);
+    hash_init(&l->uses, 64, 0);
 }
 
 static void listing_fini(struct listing *l)
@@ -259,6 +312,10 @@ static void listing_fini(struct listing *l)
     hash_free(&l->vis_hash, NULL);
     hash_free(&l->sub_hash, NULL);
     hash_free(&l->out, NULL);
+    hash_free(&l->owned, free);
+    hash_free(&l->uses, free);
+    if (annotate_close(&l->annot))
+        xsyslog(LOG_ERR, "annotations db close failed", "user=<%s>", l->s->userid);
 }
 
 /* reference + pattern (RFC 3501 6.3.8: the reference is a prefix). */
@@ -305,6 +362,8 @@ static int option_list(struct imapd_session *s, const struct tok_node *list, int
         if (selection && tok_node_is_atom(n, "SUBSCRIBED")) *opts |= SEL_SUBSCRIBED;
         else if (selection && tok_node_is_atom(n, "RECURSIVEMATCH")) *opts |= SEL_RECURSIVEMATCH;
         else if (selection && tok_node_is_atom(n, "REMOTE")) continue;
+        else if (selection && tok_node_is_atom(n, "SPECIAL-USE")) *opts |= SEL_SPECIALUSE;
+        else if (!selection && tok_node_is_atom(n, "SPECIAL-USE")) *opts |= RET_SPECIALUSE;
         else if (!selection && tok_node_is_atom(n, "SUBSCRIBED")) *opts |= RET_SUBSCRIBED;
         else if (!selection && tok_node_is_atom(n, "CHILDREN")) *opts |= RET_CHILDREN;
         else return imapd_syntax(s, "Unsupported LIST option %s", tok_node_str(n));
@@ -392,7 +451,7 @@ int imapd_cmd_list(struct imapd_session *s, struct imapd_cmdctx *cmd)
     if (opts & SEL_SUBSCRIBED) {
         for (int i = 0; i < l.subscribed.count; i++) {
             const char *n = l.subscribed.data[i];
-            if (matches(&l, n))
+            if (matches(&l, n) && (!(opts & SEL_SPECIALUSE) || specialuse_of(&l, n)))
                 add_out(&l, n, L_SUBSCRIBED |
                         (hash_lookup(&l.vis_hash, n) ? 0 : L_NONEXISTENT));
             if (opts & SEL_RECURSIVEMATCH) for_ancestors(&l, n, childinfo_parent);
@@ -400,13 +459,19 @@ int imapd_cmd_list(struct imapd_session *s, struct imapd_cmdctx *cmd)
     } else {
         for (int i = 0; i < l.visible.count; i++) {
             const char *n = l.visible.data[i];
+            if (opts & SEL_SPECIALUSE) {
+                if (matches(&l, n) && specialuse_of(&l, n))
+                    add_out(&l, n, (opts & RET_SUBSCRIBED) && hash_lookup(&l.sub_hash, n)
+                                       ? L_SUBSCRIBED : 0);
+                continue;   /* no \Noselect parents: they have no use */
+            }
             if (matches(&l, n))
                 add_out(&l, n, (opts & RET_SUBSCRIBED) && hash_lookup(&l.sub_hash, n)
                                    ? L_SUBSCRIBED : 0);
             for_ancestors(&l, n, list_intermediate);
         }
     }
-    emit(&l, "LIST", !(opts & SEL_SUBSCRIBED) || (opts & RET_CHILDREN));
+    emit(&l, "LIST", !(opts & SEL_SUBSCRIBED) || (opts & RET_CHILDREN), 1);
     r = imapd_ok(s, NULL, "Completed");
 out:
     listing_fini(&l);
@@ -442,7 +507,7 @@ int imapd_cmd_lsub(struct imapd_session *s, struct imapd_cmdctx *cmd)
         if (matches(&l, n)) add_out(&l, n, hash_lookup(&l.vis_hash, n) ? 0 : L_NOSELECT);
         for_ancestors(&l, n, lsub_intermediate);
     }
-    emit(&l, "LSUB", 0);
+    emit(&l, "LSUB", 0, 0);
     r = imapd_ok(s, NULL, "Completed");
 out:
     listing_fini(&l);

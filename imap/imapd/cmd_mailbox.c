@@ -5,6 +5,12 @@
  *   - CREATE does not create missing intermediate mailboxes (LIST shows
  *     them as \Noselect \HasChildren); a trailing separator is dropped.
  *   - CREATE takes an optional partition argument, for admins only.
+ *   - CREATE name (USE (\Sent ...)) (RFC 6154 CREATE-SPECIAL-USE) stores the
+ *     special use as the owner's /private/specialuse METADATA entry; it is
+ *     checked before the mailbox is made (NO [USEATTR]: an unknown use,
+ *     \All or \Flagged, a use another mailbox of the owner has, a shared
+ *     mailbox or an INBOX; see imapd_specialuse_check()), and the mailbox
+ *     is removed again when the entry cannot be stored.
  *   - Only admins create top-level mailboxes and users' INBOXes; a user
  *     creates below a mailbox on which it holds the k right.
  *   - DELETE of a mailbox with children deletes it alone; DELETE of a
@@ -254,14 +260,53 @@ static int create_ancestors(struct imapd_session *s, const char *name,
     return r;
 }
 
-/* "name" or "name SP partition" (a partition as an astring, or Cyrus's
- * RFC 4466 form "(PARTITION p)"), then the end of the line. */
-static int read_name_partition(struct imapd_session *s, int c, struct buf *name,
-                               struct buf *partition, int *has_partition)
+/* The arguments of CREATE. */
+struct create_args {
+    struct buf name;      /* external */
+    struct buf partition;
+    struct buf use;       /* the USE list's words, space-separated */
+    int has_partition, has_use;
+};
+
+/* One "(" name SP value *(SP name SP value) ")" parameter list of RFC 4466:
+ * PARTITION astring (Cyrus's), USE "(" [use *(SP use)] ")" (RFC 6154; a
+ * single use without the parentheses too, as Cyrus takes it). */
+static int create_params(struct imapd_session *s, const struct tok_node *list,
+                         struct create_args *ca)
 {
-    *has_partition = 0;
+    if (list->count % 2) return imapd_syntax(s, "Invalid mailbox parameters");
+    for (size_t i = 0; i < list->count; i += 2) {
+        const struct tok_node *name = list->items[i], *val = list->items[i + 1];
+        if ((tok_node_is_atom(name, "PARTITION") && ca->has_partition) ||
+            (tok_node_is_atom(name, "USE") && ca->has_use))
+            return imapd_syntax(s, "Mailbox parameter given twice");
+        if (tok_node_is_atom(name, "PARTITION") && val->kind != TOK_NODE_LIST &&
+            val->kind != TOK_NODE_NIL) {
+            buf_setcstr(&ca->partition, tok_node_str(val));
+            ca->has_partition = 1;
+        } else if (tok_node_is_atom(name, "USE")) {
+            ca->has_use = 1;
+            size_t n = val->kind == TOK_NODE_LIST ? val->count : 1;
+            for (size_t k = 0; k < n; k++) {
+                const struct tok_node *u = val->kind == TOK_NODE_LIST ? val->items[k] : val;
+                if (u->kind != TOK_NODE_ATOM)
+                    return imapd_syntax(s, "Invalid special-use attribute");
+                if (buf_len(&ca->use)) buf_putc(&ca->use, ' ');
+                buf_appendcstr(&ca->use, tok_node_str(u));
+            }
+        } else {
+            return imapd_syntax(s, "Unsupported mailbox parameters");
+        }
+    }
+    return 0;
+}
+
+/* "name", "name SP partition" (a partition as an astring) or "name SP
+ * params" (create_params()), then the end of the line. */
+static int read_create_args(struct imapd_session *s, int c, struct create_args *ca)
+{
     if (c != ' ') return imapd_syntax(s, "Missing mailbox name");
-    c = tok_astring(&s->tp, name);
+    c = tok_astring(&s->tp, &ca->name);
     if (c == ' ') {
         int next = tok_getc(&s->tp);
         if (next < 0) return next;
@@ -270,45 +315,98 @@ static int read_name_partition(struct imapd_session *s, int c, struct buf *name,
             struct tok_node *list = NULL;
             c = tok_list(&s->tp, &list);
             if (c >= 0) {
-                if (list->count == 2 && tok_node_is_atom(list->items[0], "PARTITION") &&
-                    tok_node_str(list->items[1])) {
-                    buf_setcstr(partition, tok_node_str(list->items[1]));
-                    *has_partition = 1;
-                } else if (list->count) {
-                    c = imapd_syntax(s, "Unsupported mailbox parameters");
-                }
+                int r = create_params(s, list, ca);
+                if (r < 0) c = r;
             }
             tok_node_free(&list);
         } else {
-            c = tok_astring(&s->tp, partition);
-            *has_partition = 1;
+            c = tok_astring(&s->tp, &ca->partition);
+            ca->has_partition = 1;
         }
     }
     return imapd_eol(s, c);
 }
 
+/* RFC 6154 3: the uses asked for, checked before the mailbox is made.
+ * 0 (with the canonical list in `canon` and the entry's owner), or
+ * answered (1). */
+static int create_use_check(struct imapd_session *s, struct annotate *a,
+                            const char *name, const struct create_args *ca,
+                            struct buf *canon, struct buf *owner)
+{
+    struct buf why = BUF_INITIALIZER;
+    int r = imapd_specialuse_canon(buf_base(&ca->use), buf_len(&ca->use), canon, &why);
+    if (!r && buf_len(canon))
+        r = imapd_specialuse_check(s, a, name, buf_cstring(canon), owner, &why);
+    if (r == IMAPD_SPECIALUSE_REFUSED)
+        imapd_no(s, "USEATTR", "%s", buf_cstring(&why));
+    else if (r)
+        imapd_no_error(s, r, 0);
+    buf_free(&why);
+    return r != 0;
+}
+
+/* Store the uses of a new mailbox; when that fails the mailbox goes
+ * again (RFC 6154 3: it must not be created). */
+static int create_use_store(struct imapd_session *s, struct annotate *a,
+                            const char *name, const char *canon, const char *owner)
+{
+    int r = annotate_set(a, name, IMAPD_SPECIALUSE_ENTRY, owner, canon, strlen(canon));
+    if (!r) return 0;
+    xsyslog(LOG_ERR, "special use not stored", "mailbox=<%s> error=<%s>", name,
+            error_message(r));
+    struct mboxlist_entry e = MBOXLIST_ENTRY_INITIALIZER;
+    if (!mboxlist_lookup(s->mbl, name, &e, NULL)) {
+        int r2 = imapd_mbox_delete_one(s, &e);
+        if (r2)
+            xsyslog(LOG_ERR, "cannot undo mailbox creation", "mailbox=<%s> error=<%s>",
+                    name, error_message(r2));
+    }
+    mboxlist_entry_free(&e);
+    return r;
+}
+
 int imapd_cmd_create(struct imapd_session *s, struct imapd_cmdctx *cmd)
 {
-    struct buf ext = BUF_INITIALIZER, part = BUF_INITIALIZER, name = BUF_INITIALIZER;
-    struct buf usepart = BUF_INITIALIZER;
-    int has_part;
-    int r = read_name_partition(s, cmd->c, &ext, &part, &has_part);
+    struct create_args ca;
+    memset(&ca, 0, sizeof(ca));
+    struct buf name = BUF_INITIALIZER, usepart = BUF_INITIALIZER;
+    struct buf canon = BUF_INITIALIZER, owner = BUF_INITIALIZER;
+    struct annotate *a = NULL;
+    int r = read_create_args(s, cmd->c, &ca);
     if (r < 0) goto out;
-    imapd_mbox_strip_sep(s, &ext);
-    r = imapd_intname(s, buf_cstring(&ext), &name);
+    imapd_mbox_strip_sep(s, &ca.name);
+    r = imapd_intname(s, buf_cstring(&ca.name), &name);
     if (!r) r = imapd_mbox_murder_check(s);
-    if (!r && !strcasecmp(buf_cstring(&ext), "INBOX") && !s->isadmin)
+    if (!r && !strcasecmp(buf_cstring(&ca.name), "INBOX") && !s->isadmin)
         r = CYRERR_MAILBOX_EXISTS;   /* RFC 3501 6.3.3: INBOX always exists */
-    if (!r) r = imapd_mbox_create_check(s, buf_cstring(&name),
-                                        has_part ? buf_cstring(&part) : NULL, NULL, &usepart);
+    if (!r)
+        r = imapd_mbox_create_check(s, buf_cstring(&name),
+                                    ca.has_partition ? buf_cstring(&ca.partition) : NULL,
+                                    NULL, &usepart);
+    if (!r && ca.has_use) {
+        r = annotate_open(NULL, NULL, ANNOTATE_CREATE, &a);
+        if (!r && create_use_check(s, a, buf_cstring(&name), &ca, &canon, &owner)) {
+            r = 0;
+            goto out;
+        }
+    }
     if (!r) r = create_ancestors(s, buf_cstring(&name), buf_cstring(&usepart));
     if (!r) r = imapd_mbox_create(s, buf_cstring(&name), buf_cstring(&usepart));
+    if (!r && buf_len(&canon))
+        r = create_use_store(s, a, buf_cstring(&name), buf_cstring(&canon),
+                             buf_cstring(&owner));
     r = r ? imapd_no_error(s, r, 0) : imapd_ok(s, NULL, "Completed");
 out:
-    buf_free(&ext);
-    buf_free(&part);
+    if (annotate_close(&a))
+        xsyslog(LOG_ERR, "annotations db close failed", "user=<%s>", s->userid);
+    buf_free(&ca.name);
+    buf_free(&ca.partition);
+    buf_free(&ca.use);
     buf_free(&name);
     buf_free(&usepart);
+    buf_free(&canon);
+    buf_free(&owner);
     return r;
 }
 

@@ -29,6 +29,13 @@
  * (mailbox and server), /shared/admin (server), and anything under
  * /private/vendor/<token>/ or /shared/vendor/<token>/ except Cyrus's own
  * vendor/cmu/cyrus-imapd tree: others are refused with NO [CANNOT].
+ *
+ * /private/specialuse of a mailbox is its special use (RFC 6154), always
+ * the entry of the mailbox's owner: the owner and admins set it (others
+ * NO [NOPERM]), with the checks of CREATE (USE ...) (NO [USEATTR], see
+ * imapd_specialuse_check()); the value is stored in canonical form
+ * ("\Junk \Trash"), an empty list removes it.  An admin reading it on a
+ * user's mailbox sees the owner's value; LIST shows it to the owner.
  * Read-only entries computed when asked, never stored, of a mailbox:
  * /shared/vendor/cmu/cyrus-imapd/ partition, size (bytes of the messages,
  * the index header's quota usage), lastupdate (the index file's last
@@ -63,6 +70,7 @@
 #include "imap/store/annotate.h"
 #include "imap/store/mailbox.h"
 #include "imap/store/mboxlist.h"
+#include "imap/store/mboxname.h"
 
 #define META_SET_MAX 100 /* entry/value pairs in one SETMETADATA */
 #define META_GET_MAX 100 /* entries in one GETMETADATA */
@@ -122,6 +130,177 @@ static int target_lookup(struct imapd_session *s, const char *ext, unsigned need
 static int is_anonymous(const struct imapd_session *s)
 {
     return !s->userid || !strcmp(s->userid, "anonymous");
+}
+
+/* ---- special use (RFC 6154) -------------------------------------------------- */
+
+/* The uses a mailbox may have, spelled as registered: those of RFC 6154
+ * that describe real mailboxes, \Important (RFC 8457) and \Snoozed, as
+ * Cyrus accepts them.  \All and \Flagged describe virtual mailboxes
+ * (every message, the flagged ones), which this server does not have:
+ * refused, as Cyrus refuses them. */
+/* clang-format off */
+static const char *const specialuse_names[] = {
+    "\\Archive", "\\Drafts", "\\Important", "\\Junk", "\\Sent", "\\Snoozed", "\\Trash",
+    NULL
+};
+/* clang-format on */
+
+/* Canonical form and the set of uses (a bit per specialuse_names). */
+static int specialuse_parse(const char *text, size_t len, struct buf *out, unsigned *mask,
+                            struct buf *why)
+{
+    buf_reset(out);
+    *mask = 0;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (text[i] == ' ' || text[i] == '\t'))
+            i++;
+        size_t start = i;
+        while (i < len && text[i] != ' ' && text[i] != '\t')
+            i++;
+        if (start == i) break;
+        const char *w = text + start;
+        size_t n = i - start;
+        if (*w == '\\') {
+            w++;
+            n--;
+        }
+        size_t k;
+        for (k = 0; specialuse_names[k]; k++)
+            if (strlen(specialuse_names[k] + 1) == n &&
+                !strncasecmp(specialuse_names[k] + 1, w, n))
+                break;
+        if (!specialuse_names[k]) {
+            int virt = (n == 3 && !strncasecmp(w, "All", 3)) ||
+                       (n == 7 && !strncasecmp(w, "Flagged", 7));
+            buf_reset(why);
+            if (virt)
+                buf_printf(why,
+                           "\\%.*s is the use of a virtual mailbox, which this "
+                           "server does not have",
+                           (int)n, w);
+            else
+                buf_appendcstr(why, "Unknown special-use attribute");
+            buf_reset(out);
+            return IMAPD_SPECIALUSE_REFUSED;
+        }
+        if (*mask & (1u << k)) continue;
+        *mask |= 1u << k;
+        if (buf_len(out)) buf_putc(out, ' ');
+        buf_appendcstr(out, specialuse_names[k]);
+    }
+    return 0;
+}
+
+int imapd_specialuse_canon(const char *text, size_t len, struct buf *out, struct buf *why)
+{
+    unsigned mask;
+    if (memchr(text, '\0', len)) {
+        buf_reset(out);
+        buf_setcstr(why, "Invalid special-use attribute");
+        return IMAPD_SPECIALUSE_REFUSED;
+    }
+    return specialuse_parse(text, len, out, &mask, why);
+}
+
+static int collect_name(void *rock, const struct mboxlist_entry *e)
+{
+    strarray_append(rock, e->name);
+    return 0;
+}
+
+/* The uses mailboxes of `owner`'s tree (`inbox` and below) other than
+ * `except` have, as a mask; the first one found holding one of `want`
+ * goes to `holder`. */
+static int specialuse_taken(struct imapd_session *s, struct annotate *a,
+                            const char *inbox, const char *owner, const char *except,
+                            unsigned want, struct buf *holder, unsigned *taken)
+{
+    struct strarray names = STRARRAY_INITIALIZER;
+    struct buf v = BUF_INITIALIZER, canon = BUF_INITIALIZER, why = BUF_INITIALIZER;
+    *taken = 0;
+    int r = mboxlist_foreach_subtree(s->mbl, inbox, collect_name, &names, NULL);
+    for (int i = 0; !r && i < names.count; i++) {
+        if (!strcmp(names.data[i], except)) continue;
+        int g = annotate_get(a, names.data[i], IMAPD_SPECIALUSE_ENTRY, owner, &v);
+        if (g == CYRERR_NOTFOUND) continue;
+        if (g) {
+            r = g;
+            break;
+        }
+        unsigned m = 0;
+        if (specialuse_parse(buf_base(&v), buf_len(&v), &canon, &m, &why)) continue;
+        if ((m & want) && !(*taken & want)) buf_setcstr(holder, names.data[i]);
+        *taken |= m;
+    }
+    strarray_free(&names);
+    buf_free(&v);
+    buf_free(&canon);
+    buf_free(&why);
+    return r;
+}
+
+int imapd_specialuse_check(struct imapd_session *s, struct annotate *a,
+                           const char *intname, const char *canon, struct buf *owner,
+                           struct buf *why)
+{
+    char *user = mboxname_to_userid(intname);
+    buf_reset(owner);
+    if (!user) {
+        if (!*canon && s->userid) {
+            /* nothing can be there to remove: the session's own entry */
+            buf_setcstr(owner, s->userid);
+            return 0;
+        }
+        buf_setcstr(why, "Special-use attributes are only for users' own mailboxes");
+        return IMAPD_SPECIALUSE_REFUSED;
+    }
+    buf_setcstr(owner, user);
+    int r = 0;
+    if (!s->isadmin && (!s->userid || strcmp(s->userid, user))) r = CYRERR_PERMISSION;
+    unsigned want = 0;
+    struct buf tmp = BUF_INITIALIZER;
+    if (!r && *canon) r = specialuse_parse(canon, strlen(canon), &tmp, &want, why);
+    if (!r && want && mboxname_isusermailbox(intname, 1)) {
+        /* clients would treat the INBOX as Trash or Junk: Cyrus takes such
+         * a use but never shows it; we refuse it */
+        buf_setcstr(why, "The INBOX has no special use");
+        r = IMAPD_SPECIALUSE_REFUSED;
+    }
+    if (!r && want) {
+        char *inbox = xstrdup(intname);
+        while (!mboxname_isusermailbox(inbox, 1)) {
+            char *up = mboxname_parent(inbox);
+            if (!up) break;
+            free(inbox);
+            inbox = up;
+        }
+        struct buf holder = BUF_INITIALIZER;
+        unsigned taken = 0;
+        r = specialuse_taken(s, a, inbox, user, intname, want, &holder, &taken);
+        if (!r && (taken & want)) {
+            struct buf ext = BUF_INITIALIZER;
+            buf_reset(why);
+            buf_appendcstr(why, "SPECIAL-USE flag conflict: ");
+            for (size_t k = 0; specialuse_names[k]; k++)
+                if (taken & want & (1u << k)) {
+                    buf_appendcstr(why, specialuse_names[k]);
+                    break;
+                }
+            if (!imapd_extname(s, buf_cstring(&holder), &ext))
+                buf_printf(why, " is the use of %s", buf_cstring(&ext));
+            else
+                buf_appendcstr(why, " is the use of another mailbox");
+            buf_free(&ext);
+            r = IMAPD_SPECIALUSE_REFUSED;
+        }
+        buf_free(&holder);
+        free(inbox);
+    }
+    buf_free(&tmp);
+    free(user);
+    return r;
 }
 
 /* ---- answers ---------------------------------------------------------------- */
@@ -332,6 +511,21 @@ static int collect_one(void *rock, const char *entry, const char *value, size_t 
     return 0;
 }
 
+/* The owner's special use of the mailbox, when request q covers it. */
+static int owner_specialuse(struct annotate *a, const struct meta_target *t,
+                            const char *owner, const struct get_req *q,
+                            struct meta_result *res)
+{
+    int below = annotate_entry_below(IMAPD_SPECIALUSE_ENTRY, buf_cstring(&q->base));
+    if (below < (q->self ? 0 : 1) || (q->depth >= 0 && below > q->depth)) return 0;
+    struct buf v = BUF_INITIALIZER;
+    int r = annotate_get(a, buf_cstring(&t->intname), IMAPD_SPECIALUSE_ENTRY, owner, &v);
+    if (!r) result_add(res, IMAPD_SPECIALUSE_ENTRY, buf_base(&v), buf_len(&v));
+    if (r == CYRERR_NOTFOUND) r = 0;
+    buf_free(&v);
+    return r;
+}
+
 static void put_result(struct imapd_session *s, const char *mbox,
                        const struct meta_result *res, const struct get_opts *o,
                        uint64_t *longest)
@@ -413,6 +607,12 @@ int imapd_cmd_getmetadata(struct imapd_session *s, struct imapd_cmdctx *cmd)
         goto out;
     }
     const char *userid = is_anonymous(s) ? NULL : s->userid;
+    /* an admin sees the special use of a user's mailbox, its owner's */
+    char *su_owner = t.server || !s->isadmin ? NULL : mboxname_to_userid(t.e.name);
+    if (su_owner && userid && !strcmp(su_owner, userid)) {
+        free(su_owner);
+        su_owner = NULL;
+    }
     int computed = 0;
     for (size_t i = 0; !r && i < nreq; i++) {
         const struct get_req *q = &reqs[i];
@@ -420,6 +620,7 @@ int imapd_cmd_getmetadata(struct imapd_session *s, struct imapd_cmdctx *cmd)
         struct collect_rock cr = {&res, q};
         r = annotate_foreach(a, buf_cstring(&t.intname), base, q->depth, userid,
                              collect_one, &cr);
+        if (!r && su_owner) r = owner_specialuse(a, &t, su_owner, q, &res);
         if (r) break;
         if (!t.server && wants_computed(base, q->depth)) {
             if (!computed) computed_entries(s, &t, &cnames, &cvalues);
@@ -434,6 +635,7 @@ int imapd_cmd_getmetadata(struct imapd_session *s, struct imapd_cmdctx *cmd)
         }
         if (q->self && !result_has(&res, base)) result_add(&res, base, NULL, 0);
     }
+    free(su_owner);
     if (r) {
         r = imapd_no_error(s, r, 0);
         goto out;
@@ -559,6 +761,7 @@ static int entry_settable(const char *entry, int server)
     if (!rest) return CYRERR_NOTSUPPORTED;
     if (!strcmp(rest, "/comment")) return 0;
     if (server && !strcmp(entry, "/shared/admin")) return 0;
+    if (!server && !strcmp(entry, IMAPD_SPECIALUSE_ENTRY)) return 0;
     if (!strncmp(rest, "/vendor/cmu/cyrus-imapd", 23) && (!rest[23] || rest[23] == '/')) {
         size_t n = sizeof(META_CMU) - 1;
         for (size_t i = 0; !server && computed_names[i]; i++)
@@ -570,12 +773,46 @@ static int entry_settable(const char *entry, int server)
     return CYRERR_NOTSUPPORTED;
 }
 
-/* Check every pair; 0, or answered (returns 1 after the tagged NO/BAD). */
-static int check_pairs(struct imapd_session *s, const struct meta_target *t,
-                       const struct set_pairs *p, struct strarray *canon)
+/* A /private/specialuse pair: its value made canonical (an empty list
+ * removes the entry) and its owner found; 0, or answered (1). */
+static int check_specialuse(struct imapd_session *s, struct annotate *a,
+                            const struct meta_target *t, struct set_pairs *p, size_t i,
+                            struct strarray *owners)
+{
+    struct buf canon = BUF_INITIALIZER, owner = BUF_INITIALIZER, why = BUF_INITIALIZER;
+    int r = 0;
+    if (!p->isnil[i])
+        r = imapd_specialuse_canon(buf_base(&p->values[i]), buf_len(&p->values[i]),
+                                   &canon, &why);
+    if (!r)
+        r = imapd_specialuse_check(s, a, buf_cstring(&t->intname), buf_cstring(&canon),
+                                   &owner, &why);
+    if (r == IMAPD_SPECIALUSE_REFUSED) {
+        imapd_no(s, "USEATTR", "%s", buf_cstring(&why));
+    } else if (r) {
+        imapd_no_error(s, r, 0);
+    } else {
+        buf_setcstr(&p->values[i], buf_cstring(&canon));
+        p->isnil[i] = !buf_len(&canon);
+        strarray_set(owners, (int)i, buf_cstring(&owner));
+    }
+    buf_free(&canon);
+    buf_free(&owner);
+    buf_free(&why);
+    return r != 0;
+}
+
+/* Check every pair; 0, or answered (returns 1 after the tagged NO/BAD).
+ * owners[i] is set for the pairs whose /private entry belongs to another
+ * userid than the session's (empty otherwise). */
+static int check_pairs(struct imapd_session *s, struct annotate *a,
+                       const struct meta_target *t, struct set_pairs *p,
+                       struct strarray *canon, struct strarray *owners)
 {
     struct buf c = BUF_INITIALIZER;
     int answered = 0;
+    for (size_t i = 0; i < p->count; i++)
+        strarray_append(owners, "");
     for (size_t i = 0; !answered && i < p->count; i++) {
         const char *entry = p->entries.data[i];
         int scope = annotate_entry_canon(entry, &c);
@@ -606,6 +843,8 @@ static int check_pairs(struct imapd_session *s, const struct meta_target *t,
             if (!ok) {
                 imapd_no_error(s, CYRERR_PERMISSION, 0);
                 answered = 1;
+            } else if (!strcmp(buf_cstring(&c), IMAPD_SPECIALUSE_ENTRY)) {
+                answered = check_specialuse(s, a, t, p, i, owners);
             }
         }
     }
@@ -618,7 +857,7 @@ int imapd_cmd_setmetadata(struct imapd_session *s, struct imapd_cmdctx *cmd)
     struct buf mbox = BUF_INITIALIZER;
     struct set_pairs p;
     struct meta_target t;
-    struct strarray canon = STRARRAY_INITIALIZER;
+    struct strarray canon = STRARRAY_INITIALIZER, owners = STRARRAY_INITIALIZER;
     struct annotate_change *changes = NULL;
     struct annotate *a = NULL;
     memset(&p, 0, sizeof(p));
@@ -648,7 +887,12 @@ int imapd_cmd_setmetadata(struct imapd_session *s, struct imapd_cmdctx *cmd)
         r = imapd_no_error(s, r, 0);
         goto out;
     }
-    if (check_pairs(s, &t, &p, &canon)) {
+    r = annotate_open(NULL, NULL, ANNOTATE_CREATE, &a);
+    if (r) {
+        r = imapd_no_error(s, r, 0);
+        goto out;
+    }
+    if (check_pairs(s, a, &t, &p, &canon, &owners)) {
         r = 0;
         goto out;
     }
@@ -657,11 +901,10 @@ int imapd_cmd_setmetadata(struct imapd_session *s, struct imapd_cmdctx *cmd)
         changes[i].entry = canon.data[i];
         changes[i].value = p.isnil[i] ? NULL : buf_base(&p.values[i]);
         changes[i].len = buf_len(&p.values[i]);
+        changes[i].userid = *owners.data[i] ? owners.data[i] : NULL;
     }
-    r = annotate_open(NULL, NULL, ANNOTATE_CREATE, &a);
-    if (!r)
-        r = annotate_write(a, buf_cstring(&t.intname), is_anonymous(s) ? NULL : s->userid,
-                           changes, p.count);
+    r = annotate_write(a, buf_cstring(&t.intname), is_anonymous(s) ? NULL : s->userid,
+                       changes, p.count);
     if (r == CYRERR_TOOBIG) {
         snprintf(code, sizeof(code), "METADATA MAXSIZE %d", ANNOTATE_VALUE_MAX);
         r = imapd_no(s, code, "Metadata value too large");
@@ -681,6 +924,7 @@ out:
         xsyslog(LOG_ERR, "annotations db close failed", "user=<%s>", s->userid);
     free(changes);
     strarray_free(&canon);
+    strarray_free(&owners);
     target_free(&t);
     pairs_free(&p);
     buf_free(&mbox);

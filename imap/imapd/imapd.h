@@ -54,7 +54,8 @@
  * cmd_mailbox.c and cmd_rename.c (with the private imapd_mbox.h),
  * cmd_list.c, cmd_select.c (SELECT/EXAMINE/CLOSE/UNSELECT/CHECK/IDLE, the
  * change reporting and the message flag helpers), cmd_acl.c, cmd_quota.c,
- * cmd_metadata.c (GETMETADATA/SETMETADATA), cmd_admin.c; message
+ * cmd_metadata.c (GETMETADATA/SETMETADATA and the special-use helpers),
+ * cmd_admin.c; message
  * commands: cmd_fetch.c, cmd_store.c, cmd_search.c, cmd_copy.c,
  * cmd_append.c, cmd_expunge.c (and their helpers).
  */
@@ -364,6 +365,34 @@ int imapd_sasl_reset(struct imapd_session *s) __attribute__((warn_unused_result)
  * trailing space ("IMAP4rev1 LITERAL+ ..."); borrowed.  (The CAPABILITY
  * command adds the authenticated state's extensions before login.) */
 const char *imapd_capabilities(struct imapd_session *s);
+
+/* ---- special use (RFC 6154; cmd_metadata.c) ---------------------------- */
+
+/* A mailbox's special use is its owner's private METADATA entry
+ * IMAPD_SPECIALUSE_ENTRY: the canonical list of uses ("\Junk \Trash"),
+ * set with CREATE ... (USE (...)) or SETMETADATA, shown by LIST to the
+ * owner only. */
+#define IMAPD_SPECIALUSE_ENTRY "/private/specialuse"
+/* imapd_specialuse_* result: refused, answer NO [USEATTR] with `why`. */
+#define IMAPD_SPECIALUSE_REFUSED 1
+
+/* The canonical form of a list of uses (`len` bytes of `text`, separated
+ * by spaces; the backslash may be left out; any case) into `out`: each use
+ * once, spelled as registered, in the order given; empty when `text` has
+ * none.  0, or IMAPD_SPECIALUSE_REFUSED with the reason in `why` (an
+ * unknown use, \All or \Flagged). */
+int imapd_specialuse_canon(const char *text, size_t len, struct buf *out, struct buf *why);
+
+struct annotate;
+/* May this session give mailbox `intname` the uses `canon` (canonical;
+ * "" to remove them)?  Sets `owner` to the userid whose entry holds them
+ * (the owner of the user tree `intname` is in).  0; IMAPD_SPECIALUSE_REFUSED
+ * with `why` (not a user's mailbox; a use another mailbox of the owner
+ * has); CYRERR_PERMISSION (neither the owner nor an admin); or a database
+ * error. */
+int imapd_specialuse_check(struct imapd_session *s, struct annotate *a,
+                           const char *intname, const char *canon, struct buf *owner,
+                           struct buf *why) __attribute__((warn_unused_result));
 
 /* ---- process-wide (imapd.c) ---------------------------------------------- */
 

@@ -338,7 +338,8 @@ int annotate_write(struct annotate *a, const char *mailbox, const char *userid,
         if (scope < 0)
             r = scope;
         else
-            r = owner_of((enum annotate_scope)scope, userid, &owners[i]);
+            r = owner_of((enum annotate_scope)scope,
+                         changes[i].userid ? changes[i].userid : userid, &owners[i]);
         if (!r && changes[i].value && changes[i].len > ANNOTATE_VALUE_MAX)
             r = CYRERR_TOOBIG;
         if (!r && annotate_entry_depth(buf_cstring(&canon[i])) < 1)
@@ -358,7 +359,7 @@ int annotate_write(struct annotate *a, const char *mailbox, const char *userid,
 int annotate_set(struct annotate *a, const char *mailbox, const char *entry,
                  const char *userid, const char *value, size_t len)
 {
-    struct annotate_change ch = {entry, value, len};
+    struct annotate_change ch = {entry, value, len, NULL};
     return annotate_write(a, mailbox, userid, &ch, 1);
 }
 

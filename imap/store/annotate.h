@@ -83,11 +83,14 @@ int annotate_entry_below(const char *entry, const char *base);
 int annotate_get(struct annotate *a, const char *mailbox, const char *entry,
                  const char *userid, struct buf *value);
 
-/* One change of annotate_write(): value NULL removes the entry. */
+/* One change of annotate_write(): value NULL removes the entry.  userid,
+ * when not NULL, is the owner of this change's /private entry instead of
+ * annotate_write()'s (an admin setting a user's /private/specialuse). */
 struct annotate_change {
     const char *entry;
     const char *value;
     size_t len;
+    const char *userid;
 };
 
 /* Apply `n` changes to the entries of `mailbox` seen by `userid` in one
