@@ -3,6 +3,8 @@
  * layouts are documented in mailbox_int.h. */
 #include "config.h"
 
+#include <endian.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,35 +27,11 @@ static const char cache_magic[8] = { 'C', 'Y', 'R', 'C', 'C', 'H', '0', '1' };
 
 /* ---- integers and checksums ---------------------------------------------- */
 
-void mailbox_put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-void mailbox_put64(unsigned char *p, uint64_t v)
-{
-    mailbox_put32(p, (uint32_t)(v >> 32));
-    mailbox_put32(p + 4, (uint32_t)v);
-}
-
-uint32_t mailbox_get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-uint64_t mailbox_get64(const unsigned char *p)
-{
-    return (uint64_t)mailbox_get32(p) << 32 | mailbox_get32(p + 4);
-}
-
 static inline uint64_t le64(const unsigned char *p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return le64toh(v);
 }
 
 /* A fast 32-bit checksum (multiply-xor over 64-bit words; the same value

@@ -86,8 +86,10 @@
 #ifndef IMAP_STORE_MAILBOX_INT_H
 #define IMAP_STORE_MAILBOX_INT_H
 
+#include <endian.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -179,10 +181,29 @@ struct mailbox {
 /* ---- mailbox_format.c ------------------------------------------------------ */
 
 uint32_t mailbox_checksum(const void *p, size_t n);
-void mailbox_put32(unsigned char *p, uint32_t v);
-void mailbox_put64(unsigned char *p, uint64_t v);
-uint32_t mailbox_get32(const unsigned char *p);
-uint64_t mailbox_get64(const unsigned char *p);
+/* Big-endian fields of the index, inline: a SELECT decodes every record. */
+static inline void mailbox_put32(unsigned char *p, uint32_t v)
+{
+    v = htobe32(v);
+    memcpy(p, &v, sizeof(v));
+}
+static inline void mailbox_put64(unsigned char *p, uint64_t v)
+{
+    v = htobe64(v);
+    memcpy(p, &v, sizeof(v));
+}
+static inline uint32_t mailbox_get32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return be32toh(v);
+}
+static inline uint64_t mailbox_get64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return be64toh(v);
+}
 
 void mailbox_hdr_encode(const struct mbx_header *h, unsigned char *out);
 /* 0 or CYRERR_CORRUPT (magic, version, checksum) */
