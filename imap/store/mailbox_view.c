@@ -14,8 +14,11 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "xmalloc.h"
@@ -106,16 +109,42 @@ static int take_lock(struct mailbox *mb, int *took)
     return r;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22   /* Linux 5.14; older kernels say EINVAL */
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* Fault in the whole pages of a large new array in one call: a view of
+ * 100,000 messages is 1,400 pages, and a page fault each is what a SELECT
+ * spent most of its time on in a fresh process. */
+static void prefault(void *p, size_t len)
+{
+    if (len < (256u << 10)) return;
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0) return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+    uintptr_t e = ((uintptr_t)p + len) & ~((uintptr_t)pg - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+}
+
 int mailbox_view_open(struct mailbox *mb, struct mailbox_view **vp)
 {
     *vp = NULL;
     int took;
     int r = take_lock(mb, &took);
     if (r) return r;
+    /* every record is read: map the index's pages in one call rather than
+     * one page fault each (a 100,000-message index has 3,000 pages) */
+    size_t need = MBX_HEADER_SIZE + (size_t)mb->hdr.num_records * MBX_RECORD_SIZE;
+    if (mb->hdr.num_records > 1024 && !mailbox_map_index(mb, need))
+        (void)madvise((void *)mb->imap, need, MADV_POPULATE_READ);
     struct mailbox_view *v = xzmalloc(sizeof(*v));
     v->mb = mb;
     v->alloc = mb->hdr.exists + 16;
     v->msgs = xmalloc(v->alloc * sizeof(*v->msgs));
+    prefault(v->msgs, v->alloc * sizeof(*v->msgs));
     for (uint32_t i = 0; i < mb->hdr.num_records; i++) {
         struct mailbox_record rec;
         r = mailbox_read_record(mb, i, &rec);
