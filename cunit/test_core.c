@@ -68,6 +68,27 @@ static void test_buf_basic(void)
     buf_free(&b);
 }
 
+static void test_buf_append_u64(void)
+{
+    struct buf b = BUF_INITIALIZER;
+    buf_append_u64(&b, 0);
+    CU_ASSERT_STRING_EQUAL(buf_cstring(&b), "0");
+    buf_putc(&b, ' ');
+    buf_append_u64(&b, 4294967295u);
+    buf_putc(&b, ' ');
+    buf_append_u64(&b, 18446744073709551615ull);
+    CU_ASSERT_STRING_EQUAL(buf_cstring(&b), "0 4294967295 18446744073709551615");
+    CU_ASSERT_EQUAL(buf_len(&b), strlen(buf_cstring(&b)));
+    char want[32];
+    for (unsigned long long v = 1; v < 10000000000000000000ull; v = v * 7 + 3) {
+        buf_reset(&b);
+        buf_append_u64(&b, v);
+        snprintf(want, sizeof(want), "%llu", v);
+        CU_ASSERT_STRING_EQUAL(buf_cstring(&b), want);
+    }
+    buf_free(&b);
+}
+
 static void test_buf_binary_and_growth(void)
 {
     struct buf b = BUF_INITIALIZER, c = BUF_INITIALIZER;
@@ -198,6 +219,7 @@ void register_tests(void)
     ADD_TEST(s, test_xmalloc);
     ADD_TEST(s, test_buf_basic);
     ADD_TEST(s, test_buf_binary_and_growth);
+    ADD_TEST(s, test_buf_append_u64);
     ADD_TEST(s, test_strarray);
     ADD_TEST(s, test_hash);
     ADD_TEST(s, test_error);

@@ -79,6 +79,17 @@ void buf_putc(struct buf *b, char c)
     b->s[b->len] = '\0';
 }
 
+void buf_append_u64(struct buf *b, unsigned long long v)
+{
+    char tmp[24];
+    size_t n = sizeof(tmp);
+    do {
+        tmp[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_appendmap(b, tmp + n, sizeof(tmp) - n);
+}
+
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;

@@ -31,6 +31,8 @@ void buf_appendmap(struct buf *b, const void *p, size_t n);
 void buf_appendcstr(struct buf *b, const char *s);
 void buf_appendbuf(struct buf *b, const struct buf *other);
 void buf_putc(struct buf *b, char c);
+/* The decimal digits of v (a fast path for protocol output). */
+void buf_append_u64(struct buf *b, unsigned long long v);
 void buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap);

@@ -586,7 +586,9 @@ static void fetch_one(struct fetch_state *st, uint32_t seq,
         file_ok = 1;
     }
 
-    buf_printf(&st->out, "* %u FETCH (", seq);
+    buf_appendcstr(&st->out, "* ");
+    buf_append_u64(&st->out, seq);
+    buf_appendcstr(&st->out, " FETCH (");
     st->first = 1;
     int want_flags = seqset_contains(&st->marked, m->uid) && !rq->has_flags;
     int want_uid = st->cmd->uid && !rq->has_uid;
@@ -596,7 +598,8 @@ static void fetch_one(struct fetch_state *st, uint32_t seq,
                       !rq->has_modseq;
     if (want_uid) {
         item_sep(st);
-        buf_printf(&st->out, "UID %u", m->uid);
+        buf_appendcstr(&st->out, "UID ");
+        buf_append_u64(&st->out, m->uid);
     }
     char date[TIMES_INTERNALDATE_MAX];
     for (size_t i = 0; i < rq->n; i++) {
@@ -606,7 +609,8 @@ static void fetch_one(struct fetch_state *st, uint32_t seq,
         switch (it->kind) {
         case FK_UID:
             item_sep(st);
-            buf_printf(&st->out, "UID %u", m->uid);
+            buf_appendcstr(&st->out, "UID ");
+            buf_append_u64(&st->out, m->uid);
             break;
         case FK_FLAGS:
             item_sep(st);
@@ -625,7 +629,8 @@ static void fetch_one(struct fetch_state *st, uint32_t seq,
             break;
         case FK_SIZE:
             item_sep(st);
-            buf_printf(&st->out, "RFC822.SIZE %u", rec->size);
+            buf_appendcstr(&st->out, "RFC822.SIZE ");
+            buf_append_u64(&st->out, rec->size);
             break;
         case FK_ENVELOPE:
             v = msgcache_envelope(mc, &len);

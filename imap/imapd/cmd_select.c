@@ -66,13 +66,14 @@ void imapd_buf_flags(struct imapd_session *s, const struct mailbox_view_msg *m,
         buf_appendcstr(out, "\\Recent");
         first = 0;
     }
-    for (uint32_t bit = 0; bit < MAILBOX_MAX_KEYWORDS; bit++) {
-        if (!(m->user_flags[bit / 32] & (1u << (bit % 32)))) continue;
-        const char *kw = mailbox_keyword_name(s->sel.mb, bit);
-        if (!kw) continue;
-        if (!first) buf_putc(out, ' ');
-        buf_appendcstr(out, kw);
-        first = 0;
+    for (uint32_t w = 0; w < MAILBOX_KEYWORD_WORDS; w++) {
+        for (uint32_t bits = m->user_flags[w]; bits; bits &= bits - 1) {
+            const char *kw = mailbox_keyword_name(s->sel.mb, w * 32 + (uint32_t)__builtin_ctz(bits));
+            if (!kw) continue;
+            if (!first) buf_putc(out, ' ');
+            buf_appendcstr(out, kw);
+            first = 0;
+        }
     }
     buf_putc(out, ')');
 }
