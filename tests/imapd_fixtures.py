@@ -46,6 +46,40 @@ def imap_services(plain=True, implicit=False, extra_args=""):
     return out
 
 
+def serve_module(users, services=None, **options):
+    """The body of a module-scoped `server` fixture: a fresh ImapEnv, master
+    with `services` (default: imap_services()) and imapd.conf options
+    `options`, and the INBOXes of `users` created by the admin.  Yields
+    (env, m); stops everything afterwards (checking that master stopped
+    cleanly), or at once when the set-up fails.  Use it as
+        yield from serve_module(("alice", "bob"))"""
+    env = ImapEnv()
+    m = util.Master(services=services or imap_services(),
+                    imapd_options=env.options(**options))
+    m.start()
+    try:
+        c = env.login(m, "cyrus")
+        for u in users:
+            typ, data = c.create("user." + u)
+            assert typ == "OK", (u, data)
+        c.logout()
+    except BaseException:
+        m.stop(check=False)
+        raise
+    yield env, m
+    m.stop(check=True)
+    m.cleanup()
+    env.cleanup()
+
+
+def raw_login(env, m, user):
+    """A RawImap session logged in as `user` (password from env.users)."""
+    r = env.raw(m)
+    _, t = r.cmd("LOGIN %s %s" % (user, env.users[user]))
+    assert " OK " in t, t
+    return r
+
+
 def port_of(m, name="imap"):
     for s in m.services:
         if s.name == name:

@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 import util
-from imapd_fixtures import ImapEnv, message, port_of
+from imapd_fixtures import ImapEnv, message, port_of, serve_module
 
 TOOLDIRS = "/usr/lib/cyrus/bin:/usr/sbin:/usr/bin"
 MECHS = "PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256"
@@ -55,22 +55,7 @@ def services():
 
 @pytest.fixture(scope="module")
 def server(cyrus_build):
-    env = ImapEnv()
-    m = util.Master(services=services(),
-                    imapd_options=env.options(sasl_mech_list=MECHS))
-    m.start()
-    try:
-        c = env.login(m, "cyrus")
-        for u in ("alice", "bob"):
-            assert c.create("user." + u)[0] == "OK"
-        c.logout()
-    except BaseException:
-        m.stop(check=False)
-        raise
-    yield env, m
-    m.stop(check=True)
-    m.cleanup()
-    env.cleanup()
+    yield from serve_module(("alice", "bob"), services=services(), sasl_mech_list=MECHS)
 
 
 def admin(env, m):

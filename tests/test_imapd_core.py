@@ -18,7 +18,8 @@ import time
 import pytest
 
 import util
-from imapd_fixtures import ImapEnv, RawImap, imap_services, message, plain_ir, port_of
+from imapd_fixtures import (ImapEnv, RawImap, imap_services, message, plain_ir, port_of,
+                            serve_module)
 
 # commands imaplib does not know
 for _name in ("LISTRIGHTS", "RECONSTRUCT"):
@@ -66,20 +67,9 @@ def running(env_vars=None, **options):
 
 @pytest.fixture(scope="module")
 def server(cyrus_build):
-    env = ImapEnv()
-    m = start_master(env)
-    try:
-        c = env.login(m, "cyrus")
-        for u in ("alice", "bob", "carol", "proxy", "mallory"):
-            ok(c.create("user." + u))
-        c.logout()
-    except BaseException:
-        m.stop(check=False)
-        raise
-    yield env, m
-    m.stop(check=True)
-    m.cleanup()
-    env.cleanup()
+    # -U 1: every process exits after one connection (see start_master)
+    yield from serve_module(("alice", "bob", "carol", "proxy", "mallory"),
+                            services=imap_services(implicit=True, extra_args="-U 1"))
 
 
 def caps_of(line):

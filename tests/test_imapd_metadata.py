@@ -13,37 +13,18 @@ import re
 import pytest
 
 import util
-from imapd_fixtures import USERS, ImapEnv, imap_services, message
+from imapd_fixtures import USERS, ImapEnv, imap_services, message, raw_login, serve_module
 
 CMU = "/shared/vendor/cmu/cyrus-imapd"
 
 
 @pytest.fixture(scope="module")
 def server(cyrus_build):
-    env = ImapEnv()
-    m = util.Master(services=imap_services(extra_args="-U 1"),
-                    imapd_options=env.options())
-    m.start()
-    try:
-        r = login(env, m, "cyrus")
-        for u in ("alice", "bob", "carol"):
-            _, t = r.cmd("CREATE user.%s" % u)
-            assert " OK " in t, t
-        r.close()
-    except BaseException:
-        m.stop(check=False)
-        raise
-    yield env, m
-    m.stop(check=True)
-    m.cleanup()
-    env.cleanup()
+    yield from serve_module(("alice", "bob", "carol"),
+                            services=imap_services(extra_args="-U 1"))
 
 
-def login(env, m, user):
-    r = env.raw(m)
-    _, t = r.cmd("LOGIN %s %s" % (user, env.users[user]))
-    assert " OK " in t, t
-    return r
+login = raw_login
 
 
 def quoted(s):
