@@ -31,4 +31,15 @@ const char *harness_srcdir(void);
  * (../shared/corpus), or NULL when it is not there. */
 const char *harness_corpusdir(void);
 
+/* Suites that run once per cyrusdb backend (cunit/harness_backend.c, for
+ * programs linked with the store): write and read an imapd.conf whose
+ * configdirectory is <tmpdir>/<backend>-conf, followed by the option lines
+ * of `fmt` (printf-style, may be NULL); a Berkeley backend also gets its
+ * environment in <tmpdir>/<backend>-env.  0 or -1.  The cleanup closes the
+ * environment and forgets the configuration; it returns 0. */
+int harness_backend_setup(const char *backend, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+const char *harness_backend_confdir(void);   /* of the last set-up; borrowed */
+int harness_backend_cleanup(void);
+
 #endif

@@ -1,6 +1,6 @@
 # cunit/: one CUnit program per module, each linking the shared harness.
 noinst_LIBRARIES += cunit/libharness.a
-cunit_libharness_a_SOURCES = cunit/harness.c cunit/harness.h
+cunit_libharness_a_SOURCES = cunit/harness.c cunit/harness.h cunit/harness_backend.c
 
 CUNIT_LDADD = cunit/libharness.a $(CYRUS_LIBS) $(CUNIT_LIBS)
 

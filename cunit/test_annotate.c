@@ -18,23 +18,12 @@
 #include "imap/store/annotate.h"
 
 static const char *backend;
-static char *confdir;
 static int counter;
 
 static int setup(const char *be)
 {
     backend = be;
-    free(confdir);
-    confdir = xasprintf("%s/%s-conf", harness_tmpdir(), be);
-    char *conf = xasprintf("%s/%s-imapd.conf", harness_tmpdir(), be);
-    FILE *f = fopen(conf, "w");
-    if (!f) return -1;
-    fprintf(f, "configdirectory: %s\nannotation_db: %s\n", confdir, be);
-    fclose(f);
-    config_reset();
-    int r = config_read(conf, NULL, NULL, NULL);
-    free(conf);
-    return r ? -1 : 0;
+    return harness_backend_setup(be, "annotation_db: %s\n", be);
 }
 
 static int init_flat(void)
@@ -44,33 +33,17 @@ static int init_flat(void)
 
 static int init_berkeley(void)
 {
-    if (setup("berkeley")) return -1;
-    char *dir = xasprintf("%s/bdb-env", harness_tmpdir());
-    int r = cyrusdb_init(dir);
-    free(dir);
-    return r ? -1 : 0;
+    return setup("berkeley");
 }
 
 static int init_nosync(void)
 {
-    if (setup("berkeley-nosync")) return -1;
-    char *dir = xasprintf("%s/bdbns-env", harness_tmpdir());
-    int r = cyrusdb_init(dir);
-    free(dir);
-    return r ? -1 : 0;
+    return setup("berkeley-nosync");
 }
 
-static int cleanup_flat(void)
+static int cleanup(void)
 {
-    config_reset();
-    return 0;
-}
-
-static int cleanup_berkeley(void)
-{
-    cyrusdb_done();
-    config_reset();
-    return 0;
+    return harness_backend_cleanup();
 }
 
 static struct annotate *fresh(void)
@@ -418,7 +391,7 @@ static void test_open(void)
     CU_ASSERT_EQUAL(annotate_open(NULL, NULL, ANNOTATE_CREATE, &a), 0);
     CU_ASSERT_EQUAL(set(a, "", "/shared/comment", NULL, "x"), 0);
     CU_ASSERT_EQUAL(annotate_close(&a), 0);
-    char *path = xasprintf("%s/%s", confdir, ANNOTATE_FNAME);
+    char *path = xasprintf("%s/%s", harness_backend_confdir(), ANNOTATE_FNAME);
     CU_ASSERT_EQUAL(annotate_open(backend, path, 0, &a), 0);
     ASSERT_GET(a, "", "/shared/comment", NULL, "x");
     CU_ASSERT_EQUAL(annotate_close(&a), 0);
@@ -444,7 +417,7 @@ static void add_all(CU_pSuite s)
 
 void register_tests(void)
 {
-    add_all(harness_suite("annotate-flat", init_flat, cleanup_flat));
-    add_all(harness_suite("annotate-berkeley", init_berkeley, cleanup_berkeley));
-    add_all(harness_suite("annotate-berkeley-nosync", init_nosync, cleanup_berkeley));
+    add_all(harness_suite("annotate-flat", init_flat, cleanup));
+    add_all(harness_suite("annotate-berkeley", init_berkeley, cleanup));
+    add_all(harness_suite("annotate-berkeley-nosync", init_nosync, cleanup));
 }

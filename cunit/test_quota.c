@@ -22,7 +22,6 @@
 #include "imap/store/quota_fix.h"
 
 static const char *backend;
-static char *confdir;
 static int counter;
 
 static const long long UNL[2] = { QUOTA_UNLIMITED, QUOTA_UNLIMITED };
@@ -30,19 +29,7 @@ static const long long UNL[2] = { QUOTA_UNLIMITED, QUOTA_UNLIMITED };
 static int setup(const char *be)
 {
     backend = be;
-    free(confdir);
-    confdir = xasprintf("%s/%s-conf", harness_tmpdir(), be);
-    char *conf = xasprintf("%s/%s-imapd.conf", harness_tmpdir(), be);
-    FILE *f = fopen(conf, "w");
-    if (!f) return -1;
-    fprintf(f, "configdirectory: %s\nquota_db: %s\nmboxlist_db: %s\n"
-               "partition-default: %s/%s-part\nquotawarn: 80\nquotawarnkb: 100\n",
-            confdir, be, be, harness_tmpdir(), be);
-    fclose(f);
-    config_reset();
-    int r = config_read(conf, NULL, NULL, NULL);
-    free(conf);
-    return r ? -1 : 0;
+    return harness_backend_setup(be, "quota_db: %s\nmboxlist_db: %s\npartition-default: %s/%s-part\nquotawarn: 80\nquotawarnkb: 100\n", be, be, harness_tmpdir(), be);
 }
 
 static int init_flat(void)
@@ -52,26 +39,13 @@ static int init_flat(void)
 
 static int init_berkeley(void)
 {
-    if (setup("berkeley")) return -1;
-    char *dir = xasprintf("%s/bdb-env", harness_tmpdir());
-    int r = cyrusdb_init(dir);
-    free(dir);
-    return r ? -1 : 0;
+    return setup("berkeley");
 }
 
-static int cleanup_flat(void)
+static int cleanup(void)
 {
     quota_close();
-    config_reset();
-    return 0;
-}
-
-static int cleanup_berkeley(void)
-{
-    quota_close();
-    cyrusdb_done();
-    config_reset();
-    return 0;
+    return harness_backend_cleanup();
 }
 
 /* A fresh quota database for one test; returns its file name. */
@@ -874,6 +848,6 @@ static void add_all(CU_pSuite s)
 
 void register_tests(void)
 {
-    add_all(harness_suite("quota-flat", init_flat, cleanup_flat));
-    add_all(harness_suite("quota-berkeley", init_berkeley, cleanup_berkeley));
+    add_all(harness_suite("quota-flat", init_flat, cleanup));
+    add_all(harness_suite("quota-berkeley", init_berkeley, cleanup));
 }

@@ -20,7 +20,6 @@
 #include "imap/store/userfile.h"
 
 static const char *backend;
-static char *confdir;
 static int counter;
 
 /* Read a configuration with configdirectory in a fresh directory and the
@@ -28,18 +27,7 @@ static int counter;
 static int setup(const char *be)
 {
     backend = be;
-    free(confdir);
-    confdir = xasprintf("%s/%s-conf", harness_tmpdir(), be);
-    char *conf = xasprintf("%s/%s-imapd.conf", harness_tmpdir(), be);
-    FILE *f = fopen(conf, "w");
-    if (!f) return -1;
-    fprintf(f, "configdirectory: %s\nseenstate_db: %s\nvirtdomains: userid\n"
-               "defaultdomain: internal\n", confdir, be);
-    fclose(f);
-    config_reset();
-    int r = config_read(conf, NULL, NULL, NULL);
-    free(conf);
-    return r ? -1 : 0;
+    return harness_backend_setup(be, "seenstate_db: %s\nvirtdomains: userid\ndefaultdomain: internal\n", be);
 }
 
 static int init_flat(void)
@@ -49,24 +37,12 @@ static int init_flat(void)
 
 static int init_berkeley(void)
 {
-    if (setup("berkeley")) return -1;
-    char *dir = xasprintf("%s/bdb-env", harness_tmpdir());
-    int r = cyrusdb_init(dir);
-    free(dir);
-    return r ? -1 : 0;
+    return setup("berkeley");
 }
 
-static int cleanup_flat(void)
+static int cleanup(void)
 {
-    config_reset();
-    return 0;
-}
-
-static int cleanup_berkeley(void)
-{
-    cyrusdb_done();
-    config_reset();
-    return 0;
+    return harness_backend_cleanup();
 }
 
 static struct seen *fresh(char **fnamep)
@@ -145,11 +121,11 @@ static void test_layout(void)
 
     /* the configured place */
     CU_ASSERT_EQUAL(seen_path("carol", &p), 0);
-    char *want = xasprintf("%s/user/c/carol.seen", confdir);
+    char *want = xasprintf("%s/user/c/carol.seen", harness_backend_confdir());
     CU_ASSERT_STRING_EQUAL(buf_cstring(&p), want);
     free(want);
     CU_ASSERT_EQUAL(seen_path("dave@example.com", &p), 0);
-    want = xasprintf("%s/domain/e/example.com/user/d/dave.seen", confdir);
+    want = xasprintf("%s/domain/e/example.com/user/d/dave.seen", harness_backend_confdir());
     CU_ASSERT_STRING_EQUAL(buf_cstring(&p), want);
     free(want);
     buf_free(&p);
@@ -490,6 +466,6 @@ static void add_all(CU_pSuite s)
 
 void register_tests(void)
 {
-    add_all(harness_suite("seen-flat", init_flat, cleanup_flat));
-    add_all(harness_suite("seen-berkeley", init_berkeley, cleanup_berkeley));
+    add_all(harness_suite("seen-flat", init_flat, cleanup));
+    add_all(harness_suite("seen-berkeley", init_berkeley, cleanup));
 }

@@ -17,24 +17,12 @@
 #include "imap/store/subs.h"
 
 static const char *backend;
-static char *confdir;
 static int counter;
 
 static int setup(const char *be)
 {
     backend = be;
-    free(confdir);
-    confdir = xasprintf("%s/%s-conf", harness_tmpdir(), be);
-    char *conf = xasprintf("%s/%s-imapd.conf", harness_tmpdir(), be);
-    FILE *f = fopen(conf, "w");
-    if (!f) return -1;
-    fprintf(f, "configdirectory: %s\nsubscription_db: %s\nvirtdomains: userid\n",
-            confdir, be);
-    fclose(f);
-    config_reset();
-    int r = config_read(conf, NULL, NULL, NULL);
-    free(conf);
-    return r ? -1 : 0;
+    return harness_backend_setup(be, "subscription_db: %s\nvirtdomains: userid\n", be);
 }
 
 static int init_flat(void)
@@ -44,24 +32,12 @@ static int init_flat(void)
 
 static int init_berkeley(void)
 {
-    if (setup("berkeley")) return -1;
-    char *dir = xasprintf("%s/bdb-env", harness_tmpdir());
-    int r = cyrusdb_init(dir);
-    free(dir);
-    return r ? -1 : 0;
+    return setup("berkeley");
 }
 
-static int cleanup_flat(void)
+static int cleanup(void)
 {
-    config_reset();
-    return 0;
-}
-
-static int cleanup_berkeley(void)
-{
-    cyrusdb_done();
-    config_reset();
-    return 0;
+    return harness_backend_cleanup();
 }
 
 static struct subs *fresh(char **fnamep)
@@ -189,7 +165,7 @@ static void test_users(void)
     struct buf path = BUF_INITIALIZER;
 
     CU_ASSERT_EQUAL(subs_path("fred", &path), 0);
-    char *want = xasprintf("%s/user/f/fred.sub", confdir);
+    char *want = xasprintf("%s/user/f/fred.sub", harness_backend_confdir());
     CU_ASSERT_STRING_EQUAL(buf_cstring(&path), want);
     free(want);
     CU_ASSERT_EQUAL(subs_open("fred", 0, &s), CYRERR_NOTFOUND);
@@ -215,7 +191,7 @@ static void test_users(void)
                 "example.com!user.fred^new.Sent shared.news user.fredx");
     CU_ASSERT_EQUAL(subs_close(&s), 0);
     CU_ASSERT_EQUAL(subs_path("fred.new@example.com", &path), 0);
-    want = xasprintf("%s/domain/e/example.com/user/f/fred.new.sub", confdir);
+    want = xasprintf("%s/domain/e/example.com/user/f/fred.new.sub", harness_backend_confdir());
     CU_ASSERT_STRING_EQUAL(buf_cstring(&path), want);
     free(want);
 
@@ -239,6 +215,6 @@ static void add_all(CU_pSuite s)
 
 void register_tests(void)
 {
-    add_all(harness_suite("subs-flat", init_flat, cleanup_flat));
-    add_all(harness_suite("subs-berkeley", init_berkeley, cleanup_berkeley));
+    add_all(harness_suite("subs-flat", init_flat, cleanup));
+    add_all(harness_suite("subs-berkeley", init_berkeley, cleanup));
 }
