@@ -1,6 +1,7 @@
 # cunit/: one CUnit program per module, each linking the shared harness.
 noinst_LIBRARIES += cunit/libharness.a
-cunit_libharness_a_SOURCES = cunit/harness.c cunit/harness.h cunit/harness_backend.c
+cunit_libharness_a_SOURCES = cunit/harness.c cunit/harness.h cunit/harness_backend.c \
+	cunit/mailbox_fixture.c cunit/mailbox_fixture.h
 
 CUNIT_LDADD = cunit/libharness.a $(CYRUS_LIBS) $(CUNIT_LIBS)
 
@@ -29,6 +30,7 @@ UNIT_TESTS = \
 	cunit/test_annotate \
 	cunit/test_duplicate \
 	cunit/test_mailbox \
+	cunit/test_mailbox_concurrency \
 	cunit/test_mailbox_crash \
 	cunit/test_mailbox_recovery \
 	cunit/test_cyrusconf
@@ -77,6 +79,8 @@ cunit_test_annotate_SOURCES = cunit/test_annotate.c
 cunit_test_annotate_LDADD = cunit/libharness.a $(STORE_LIBS) $(CUNIT_LIBS)
 cunit_test_mailbox_SOURCES = cunit/test_mailbox.c
 cunit_test_mailbox_LDADD = cunit/libharness.a $(STORE_LIBS) $(CUNIT_LIBS)
+cunit_test_mailbox_concurrency_SOURCES = cunit/test_mailbox_concurrency.c
+cunit_test_mailbox_concurrency_LDADD = cunit/libharness.a $(STORE_LIBS) $(CUNIT_LIBS)
 cunit_test_mailbox_crash_SOURCES = cunit/test_mailbox_crash.c
 cunit_test_mailbox_crash_LDADD = cunit/libharness.a $(STORE_LIBS) $(CUNIT_LIBS)
 cunit_test_mailbox_recovery_SOURCES = cunit/test_mailbox_recovery.c

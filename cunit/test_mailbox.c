@@ -1,7 +1,8 @@
 /* Tests for imap/store/mailbox: formats, create/open/lock, append, quota,
- * flags, expunge, cleanup, views, concurrency.  Recovery, I/O faults and
- * reconstruct are in test_mailbox_recovery.c, the kill test in
- * test_mailbox_crash.c. */
+ * flags, expunge, cleanup, views.  Several processes at once are in
+ * test_mailbox_concurrency.c; recovery, I/O faults and reconstruct in
+ * test_mailbox_recovery.c; the kill test in test_mailbox_crash.c.  Shared
+ * helpers: mailbox_fixture.h. */
 #include "config.h"
 
 #include <dirent.h>
@@ -19,6 +20,7 @@
 
 #include "buf.h"
 #include "cunit/harness.h"
+#include "cunit/mailbox_fixture.h"
 #include "error.h"
 #include "libconfig.h"
 #include "strarray.h"
@@ -31,89 +33,10 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int dircount;
-
-/* A fresh directory path (not created) under the harness tmpdir. */
-static char *fresh_dir(void)
-{
-    return xasprintf("%s/mb%d/user/test", harness_tmpdir(), ++dircount);
-}
-
-static char *make_msg(int i)
-{
-    return xasprintf("From: a%d@example.org\r\nTo: b@example.org\r\nSubject: message %d\r\n"
-                     "Message-ID: <%d@test>\r\n\r\nbody of message %d\r\nline two\r\n",
-                     i, i, i, i);
-}
-
-static struct mailbox *new_mailbox(char **dirp)
-{
-    char *dir = fresh_dir();
-    struct mailbox *mb = NULL;
-    CU_ASSERT_EQUAL_FATAL(mailbox_create_dir(dir, "user.test", NULL, &mb), 0);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(mb);
-    if (dirp) *dirp = dir;
-    else free(dir);
-    return mb;
-}
-
-/* Append message i with flags; returns the UID (0 on failure). */
-static uint32_t add(struct mailbox *mb, int i, uint32_t flags)
-{
-    char *text = make_msg(i);
-    struct mailbox_append_msg m;
-    memset(&m, 0, sizeof(m));
-    m.data = text;
-    m.len = strlen(text);
-    m.system_flags = flags;
-    struct mailbox_append_result res;
-    int r = mailbox_append(mb, &m, 1, 0, &res);
-    free(text);
-    CU_ASSERT_EQUAL(r, 0);
-    if (r) return 0;
-    CU_ASSERT_EQUAL(res.first_uid, res.last_uid);
-    return res.first_uid;
-}
-
-static struct mailbox_status status_of(struct mailbox *mb)
-{
-    struct mailbox_status st;
-    CU_ASSERT_EQUAL(mailbox_lock(mb, MAILBOX_LOCK_SHARED), 0);
-    mailbox_status(mb, &st);
-    mailbox_unlock(mb);
-    return st;
-}
-
 static void sha1(const void *p, size_t n, unsigned char *out)
 {
     unsigned int len = 0;
     EVP_Digest(p, n, out, &len, EVP_sha1(), NULL);
-}
-
-static int file_exists(const char *dir, const char *name)
-{
-    char *p = xasprintf("%s/%s", dir, name);
-    struct stat st;
-    int r = stat(p, &st) == 0;
-    free(p);
-    return r;
-}
-
-static void collect_fix(void *rock, const char *text)
-{
-    strarray_append((struct strarray *)rock, text);
-}
-
-static unsigned reconstruct_dry(const char *dir)
-{
-    unsigned n = 99;
-    struct strarray fixes = { 0 };
-    strarray_init(&fixes);
-    CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, MAILBOX_RECONSTRUCT_DRYRUN, collect_fix,
-                                        &fixes, &n), 0);
-    for (int i = 0; i < fixes.count; i++) fprintf(stderr, "  fix: %s\n", strarray_nth(&fixes, i));
-    strarray_free(&fixes);
-    return n;
 }
 
 /* ---- formats ------------------------------------------------------------- */
@@ -271,7 +194,7 @@ static void test_header_len(void)
 
 static void test_create_open(void)
 {
-    char *dir = fresh_dir();
+    char *dir = mbfix_dir();
     struct mailbox_create_params p = { "feedfacefeedfacefeedfacefeedface", 12345, NULL, 100 };
     struct mailbox *mb = NULL;
     CU_ASSERT_EQUAL(mailbox_create_dir(dir, "user.test", &p, &mb), 0);
@@ -279,17 +202,17 @@ static void test_create_open(void)
     CU_ASSERT_STRING_EQUAL(mailbox_uniqueid(mb), "feedfacefeedfacefeedfacefeedface");
     CU_ASSERT_PTR_NULL(mailbox_quotaroot(mb));
     CU_ASSERT_EQUAL(mailbox_lockmode(mb), MAILBOX_LOCK_NONE);
-    struct mailbox_status st = status_of(mb);
+    struct mailbox_status st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.uidvalidity, 12345);
     CU_ASSERT_EQUAL(st.uidnext, 1);
     CU_ASSERT_EQUAL(st.exists, 0);
     CU_ASSERT_EQUAL(st.highestmodseq, 100);
     CU_ASSERT_EQUAL(st.generation, 1);
-    CU_ASSERT_TRUE(file_exists(dir, "cyrus.index"));
-    CU_ASSERT_TRUE(file_exists(dir, "cyrus.cache"));
-    CU_ASSERT_TRUE(file_exists(dir, "cyrus.header"));
-    CU_ASSERT_TRUE(file_exists(dir, "cyrus.lock"));
-    CU_ASSERT_TRUE(file_exists(dir, "cyrus.queue"));
+    CU_ASSERT_TRUE(mbfix_file_exists(dir, "cyrus.index"));
+    CU_ASSERT_TRUE(mbfix_file_exists(dir, "cyrus.cache"));
+    CU_ASSERT_TRUE(mbfix_file_exists(dir, "cyrus.header"));
+    CU_ASSERT_TRUE(mbfix_file_exists(dir, "cyrus.lock"));
+    CU_ASSERT_TRUE(mbfix_file_exists(dir, "cyrus.queue"));
     mailbox_close(&mb);
     CU_ASSERT_PTR_NULL(mb);
 
@@ -298,7 +221,7 @@ static void test_create_open(void)
     CU_ASSERT_EQUAL(mailbox_create_dir(dir, "a..b", NULL, NULL), CYRERR_BADNAME);
     CU_ASSERT_EQUAL(mailbox_create_dir("", "user.x", NULL, NULL), CYRERR_BADARGS);
     CU_ASSERT_EQUAL(mailbox_open_dir(dir, &mb), 0);
-    st = status_of(mb);
+    st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.uidvalidity, 12345);
     mailbox_close(&mb);
 
@@ -354,14 +277,14 @@ static void test_partition_paths(void)
 static void test_append_and_read(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    struct mailbox_status st0 = status_of(mb);
+    struct mailbox *mb = mbfix_new(&dir);
+    struct mailbox_status st0 = mbfix_status(mb);
     char *texts[3];
     struct mailbox_append_msg m[3];
     memset(m, 0, sizeof(m));
     const char *kw[] = { "$Forwarded", "Work" };
     for (int i = 0; i < 3; i++) {
-        texts[i] = make_msg(i);
+        texts[i] = mbfix_msg(i);
         m[i].data = texts[i];
         m[i].len = strlen(texts[i]);
         m[i].internaldate = 1000000 + i;
@@ -376,7 +299,7 @@ static void test_append_and_read(void)
     CU_ASSERT_EQUAL(res.uidvalidity, st0.uidvalidity);
     CU_ASSERT_EQUAL(res.modseq, st0.highestmodseq + 1);
 
-    struct mailbox_status st = status_of(mb);
+    struct mailbox_status st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.exists, 3);
     CU_ASSERT_EQUAL(st.uidnext, 4);
     CU_ASSERT_EQUAL(st.seen, 1);
@@ -443,7 +366,7 @@ static void test_append_and_read(void)
     buf_free(&want);
     buf_free(&path);
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     free(dir);
 }
 
@@ -458,10 +381,10 @@ static void counting_encoder(const char *base, size_t len, struct buf *out)
 static void test_append_sources(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    char *text = make_msg(7);
+    struct mailbox *mb = mbfix_new(&dir);
+    char *text = mbfix_msg(7);
     size_t len = strlen(text);
-    char *spool = xasprintf("%s/spool.%d", harness_tmpdir(), dircount);
+    char *spool = xasprintf("%s.spool", dir);   /* beside the mailbox directory */
     FILE *f = fopen(spool, "w");
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     fputs(text, f);
@@ -542,13 +465,13 @@ static void test_append_sources(void)
     free(text);
     free(spool);
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     free(dir);
 }
 
 static void test_append_bad_input(void)
 {
-    struct mailbox *mb = new_mailbox(NULL);
+    struct mailbox *mb = mbfix_new(NULL);
     struct mailbox_append_msg m;
     memset(&m, 0, sizeof(m));
     m.data = "x";
@@ -590,7 +513,7 @@ static void test_append_bad_input(void)
     CU_ASSERT_EQUAL(mailbox_append(mb, &m, 1, 0, &res), CYRERR_BADARGS);
     mailbox_unlock(mb);
     /* nothing of all that became visible */
-    struct mailbox_status st = status_of(mb);
+    struct mailbox_status st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.exists, 0);
     CU_ASSERT_EQUAL(st.uidnext, 1);
     /* under an explicit exclusive lock it works, and the lock is kept */
@@ -606,7 +529,7 @@ static void test_append_bad_input(void)
 static void test_keywords(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
+    struct mailbox *mb = mbfix_new(&dir);
     uint32_t bit;
     CU_ASSERT_EQUAL(mailbox_keyword_bit(mb, "Work", 1, &bit), CYRERR_BADARGS);   /* no lock */
     CU_ASSERT_EQUAL(mailbox_keyword_bit(mb, "Work", 0, &bit), CYRERR_NOTFOUND);
@@ -652,7 +575,7 @@ static void test_keywords(void)
     CU_ASSERT_EQUAL(st.exists, 1);
     mailbox_unlock(mb);
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     free(dir);
 }
 
@@ -674,7 +597,7 @@ static void test_quota(void)
     CU_ASSERT_EQUAL_FATAL(quota_open_backend("flat", db), 0);
     long long limits[QUOTA_NUMRESOURCES] = { 1, 3 };   /* 1 KiB, 3 messages */
     CU_ASSERT_EQUAL_FATAL(quota_setlimits("user.q", limits), 0);
-    char *dir = fresh_dir();
+    char *dir = mbfix_dir();
     struct mailbox_create_params p = { NULL, 0, "user.q", 0 };
     struct mailbox *mb;
     CU_ASSERT_EQUAL_FATAL(mailbox_create_dir(dir, "user.q", &p, &mb), 0);
@@ -690,7 +613,7 @@ static void test_quota(void)
     /* the fourth message is over the message limit, unless told to ignore */
     CU_ASSERT_EQUAL(mailbox_append(mb, &m, 1, 0, NULL), CYRERR_QUOTA_EXCEEDED);
     quota_used_is("user.q", 3 * one, 3);
-    CU_ASSERT_EQUAL(status_of(mb).exists, 3);
+    CU_ASSERT_EQUAL(mbfix_status(mb).exists, 3);
     CU_ASSERT_EQUAL(mailbox_append(mb, &m, 1, MAILBOX_APPEND_IGNOREQUOTA, NULL), 0);
     quota_used_is("user.q", 4 * one, 4);
     /* expunge gives it back */
@@ -719,7 +642,7 @@ static void test_quota(void)
     CU_ASSERT_EQUAL(mailbox_set_quotaroot(mb, NULL), 0);
     CU_ASSERT_PTR_NULL(mailbox_quotaroot(mb));
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     quota_close();
     free(dir);
     free(db);
@@ -749,9 +672,9 @@ static void count_outcome(void *rock, const struct mailbox_record *rec,
 static void test_store(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    for (int i = 1; i <= 5; i++) CU_ASSERT_EQUAL(add(mb, i, 0), (uint32_t)i);
-    struct mailbox_status st = status_of(mb);
+    struct mailbox *mb = mbfix_new(&dir);
+    for (int i = 1; i <= 5; i++) CU_ASSERT_EQUAL(mbfix_add(mb, i, 0), (uint32_t)i);
+    struct mailbox_status st = mbfix_status(mb);
     uint64_t m0 = st.highestmodseq;
 
     struct mailbox_flags fl;
@@ -765,7 +688,7 @@ static void test_store(void)
     CU_ASSERT_EQUAL(c.changed, 3);
     CU_ASSERT_EQUAL(modseq, m0 + 1);
     CU_ASSERT_EQUAL(c.modseq, modseq);
-    st = status_of(mb);
+    st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.seen, 3);
     CU_ASSERT_EQUAL(st.flagged, 3);
     CU_ASSERT_EQUAL(st.highestmodseq, m0 + 1);
@@ -777,7 +700,7 @@ static void test_store(void)
     CU_ASSERT_EQUAL(c.unchanged, 3);
     CU_ASSERT_EQUAL(c.changed, 0);
     CU_ASSERT_EQUAL(modseq, 0);
-    CU_ASSERT_EQUAL(status_of(mb).highestmodseq, m0 + 1);
+    CU_ASSERT_EQUAL(mbfix_status(mb).highestmodseq, m0 + 1);
 
     /* UNCHANGEDSINCE: uid 2 was changed at m0+1 */
     fl.system = MAILBOX_FLAG_SEEN;
@@ -798,7 +721,7 @@ static void test_store(void)
     CU_ASSERT_EQUAL(mailbox_store(mb, uids, 5, MAILBOX_STORE_REPLACE, &fl, 0, NULL, NULL, NULL), 0);
     CU_ASSERT_EQUAL(mailbox_lockmode(mb), MAILBOX_LOCK_EXCLUSIVE);
     mailbox_unlock(mb);
-    st = status_of(mb);
+    st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.seen, 0);
     CU_ASSERT_EQUAL(st.flagged, 0);
     CU_ASSERT_EQUAL(st.answered, 3);
@@ -833,7 +756,7 @@ static void test_store(void)
                     CYRERR_BADARGS);
     mailbox_unlock(mb);
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     free(dir);
 }
 
@@ -846,9 +769,9 @@ static void count_rec(void *rock, const struct mailbox_record *rec)
 static void test_expunge(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    for (int i = 1; i <= 6; i++) add(mb, i, i % 2 ? MAILBOX_FLAG_DELETED : MAILBOX_FLAG_SEEN);
-    struct mailbox_status st = status_of(mb);
+    struct mailbox *mb = mbfix_new(&dir);
+    for (int i = 1; i <= 6; i++) mbfix_add(mb, i, i % 2 ? MAILBOX_FLAG_DELETED : MAILBOX_FLAG_SEEN);
+    struct mailbox_status st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.deleted, 3);
     uint64_t before_bytes = st.quota_used;
 
@@ -870,7 +793,7 @@ static void test_expunge(void)
     CU_ASSERT_EQUAL(n, 1);   /* 5 is gone already */
     CU_ASSERT_EQUAL(mailbox_expunge(mb, six, 2, 0x40, NULL, NULL, &n), CYRERR_BADARGS);
 
-    st = status_of(mb);
+    st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.exists, 2);
     CU_ASSERT_EQUAL(st.expunged, 4);
     CU_ASSERT_EQUAL(st.deleted, 0);
@@ -890,12 +813,12 @@ static void test_expunge(void)
     struct outcomes c = { 0 };
     CU_ASSERT_EQUAL(mailbox_store(mb, six, 2, MAILBOX_STORE_ADD, &fl, 0, count_outcome, &c, NULL), 0);
     CU_ASSERT_EQUAL(c.changed + c.unchanged + c.modified, 0);
-    CU_ASSERT_TRUE(file_exists(dir, "6."));   /* until cleanup */
+    CU_ASSERT_TRUE(mbfix_file_exists(dir, "6."));   /* until cleanup */
     mailbox_close(&mb);                        /* alone: close cleans up */
-    CU_ASSERT_FALSE(file_exists(dir, "6."));
-    CU_ASSERT_FALSE(file_exists(dir, "1."));
-    CU_ASSERT_TRUE(file_exists(dir, "2."));
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_FALSE(mbfix_file_exists(dir, "6."));
+    CU_ASSERT_FALSE(mbfix_file_exists(dir, "1."));
+    CU_ASSERT_TRUE(mbfix_file_exists(dir, "2."));
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     free(dir);
 }
 
@@ -904,8 +827,8 @@ static void test_expunge(void)
 static void test_cleanup(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    for (int i = 1; i <= 40; i++) add(mb, i, i <= 20 ? MAILBOX_FLAG_DELETED : 0);
+    struct mailbox *mb = mbfix_new(&dir);
+    for (int i = 1; i <= 40; i++) mbfix_add(mb, i, i <= 20 ? MAILBOX_FLAG_DELETED : 0);
     struct mailbox *other;
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &other), 0);
     CU_ASSERT_EQUAL(mailbox_expunge(mb, NULL, 0, 0, NULL, NULL, NULL), 0);
@@ -914,7 +837,7 @@ static void test_cleanup(void)
     struct mailbox_cleanup_stats cs;
     CU_ASSERT_EQUAL(mailbox_cleanup(mb, 0, &cs), 0);
     CU_ASSERT_EQUAL(cs.deferred, 1);
-    CU_ASSERT_TRUE(file_exists(dir, "1."));
+    CU_ASSERT_TRUE(mbfix_file_exists(dir, "1."));
     /* a lock held is refused */
     CU_ASSERT_EQUAL(mailbox_lock(mb, MAILBOX_LOCK_SHARED), 0);
     CU_ASSERT_EQUAL(mailbox_cleanup(mb, 0, &cs), CYRERR_BADARGS);
@@ -923,15 +846,15 @@ static void test_cleanup(void)
     mailbox_close(&other);
 
     /* alone: files go, then the index is rewritten (20 of 40 > 1/8) */
-    struct mailbox_status st0 = status_of(mb);
+    struct mailbox_status st0 = mbfix_status(mb);
     CU_ASSERT_EQUAL(mailbox_cleanup(mb, 0, &cs), 0);
     CU_ASSERT_EQUAL(cs.deferred, 0);
     CU_ASSERT_EQUAL(cs.unlinked, 20);
     CU_ASSERT_EQUAL(cs.compacted, 1);
     CU_ASSERT_EQUAL(cs.dropped, 20);
-    CU_ASSERT_FALSE(file_exists(dir, "1."));
-    CU_ASSERT_FALSE(file_exists(dir, "cyrus.index.NEW"));
-    struct mailbox_status st = status_of(mb);
+    CU_ASSERT_FALSE(mbfix_file_exists(dir, "1."));
+    CU_ASSERT_FALSE(mbfix_file_exists(dir, "cyrus.index.NEW"));
+    struct mailbox_status st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.generation, st0.generation + 1);
     CU_ASSERT_EQUAL(st.num_records, 20);
     CU_ASSERT_EQUAL(st.exists, 20);
@@ -946,7 +869,7 @@ static void test_cleanup(void)
         CU_ASSERT_EQUAL(mailbox_read_record(mb, i, &rec), 0);
         CU_ASSERT_EQUAL(rec.uid, 21 + i);
         CU_ASSERT_EQUAL(mailbox_read_cache(mb, &rec, &cache), 0);
-        char *text = make_msg((int)rec.uid);
+        char *text = mbfix_msg((int)rec.uid);
         buf_reset(&want);
         msgcache_build(text, strlen(text), &want);
         CU_ASSERT_EQUAL(buf_cmp(&cache, &want), 0);
@@ -962,17 +885,17 @@ static void test_cleanup(void)
     CU_ASSERT_EQUAL(mailbox_cleanup(mb, 0, &cs), 0);
     CU_ASSERT_EQUAL(cs.unlinked, 1);
     CU_ASSERT_EQUAL(cs.compacted, 0);
-    st = status_of(mb);
+    st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.unlinked, 1);
     CU_ASSERT_EQUAL(st.num_records, 20);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     CU_ASSERT_EQUAL(mailbox_cleanup(mb, MAILBOX_CLEANUP_COMPACT, &cs), 0);
     CU_ASSERT_EQUAL(cs.compacted, 1);
-    CU_ASSERT_EQUAL(status_of(mb).num_records, 19);
+    CU_ASSERT_EQUAL(mbfix_status(mb).num_records, 19);
     /* appending goes on after the rewrite */
-    CU_ASSERT_EQUAL(add(mb, 41, 0), 41);
+    CU_ASSERT_EQUAL(mbfix_add(mb, 41, 0), 41);
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     free(dir);
 }
 
@@ -981,8 +904,8 @@ static void test_cleanup(void)
 static void test_view(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    for (int i = 1; i <= 5; i++) add(mb, i, 0);
+    struct mailbox *mb = mbfix_new(&dir);
+    for (int i = 1; i <= 5; i++) mbfix_add(mb, i, 0);
     struct mailbox *w;
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &w), 0);
     struct mailbox_view *v;
@@ -1001,8 +924,8 @@ static void test_view(void)
     mailbox_view_changes_free(&ch);
 
     /* another handle appends, sets flags and expunges */
-    add(w, 6, 0);
-    add(w, 7, 0);
+    mbfix_add(w, 6, 0);
+    mbfix_add(w, 7, 0);
     struct mailbox_flags fl;
     memset(&fl, 0, sizeof(fl));
     fl.system = MAILBOX_FLAG_SEEN;
@@ -1064,7 +987,7 @@ static void test_view(void)
     CU_ASSERT_TRUE(mailbox_view_msg(v, 1)->system_flags & MAILBOX_FLAG_FLAGGED);
 
     /* a STORE on many records restarts the change log: still right */
-    for (int i = 8; i <= 60; i++) add(w, i, 0);
+    for (int i = 8; i <= 60; i++) mbfix_add(w, i, 0);
     CU_ASSERT_EQUAL(mailbox_view_update(v, MAILBOX_VIEW_EXPUNGE, NULL), 0);
     CU_ASSERT_EQUAL(mailbox_view_count(v), 55);
     uint32_t all[60];
@@ -1086,8 +1009,8 @@ static void test_view(void)
 static void test_view_follows_rewrite(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    for (int i = 1; i <= 30; i++) add(mb, i, i % 3 ? 0 : MAILBOX_FLAG_DELETED);
+    struct mailbox *mb = mbfix_new(&dir);
+    for (int i = 1; i <= 30; i++) mbfix_add(mb, i, i % 3 ? 0 : MAILBOX_FLAG_DELETED);
     struct mailbox *w;
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &w), 0);
     struct mailbox_view *v;
@@ -1102,7 +1025,7 @@ static void test_view_follows_rewrite(void)
     struct mailbox_cleanup_stats cs;
     CU_ASSERT_EQUAL(mailbox_cleanup(w, MAILBOX_CLEANUP_FORCE, &cs), 0);
     CU_ASSERT_EQUAL(cs.compacted, 1);
-    add(w, 31, 0);
+    mbfix_add(w, 31, 0);
     struct mailbox_view_changes ch;
     CU_ASSERT_EQUAL(mailbox_view_update(v, 0, &ch), 0);
     CU_ASSERT_EQUAL(ch.exists, 31);
@@ -1135,7 +1058,7 @@ static void test_view_follows_rewrite(void)
 static void test_same_process_locks(void)
 {
     char *dir;
-    struct mailbox *a = new_mailbox(&dir), *b;
+    struct mailbox *a = mbfix_new(&dir), *b;
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &b), 0);
     CU_ASSERT_EQUAL(mailbox_lock(a, MAILBOX_LOCK_SHARED), 0);
     CU_ASSERT_EQUAL(mailbox_lock(b, MAILBOX_LOCK_SHARED), 0);   /* readers share */
@@ -1147,7 +1070,7 @@ static void test_same_process_locks(void)
     m.len = 1;
     CU_ASSERT_EQUAL(mailbox_append(b, &m, 1, 0, NULL), CYRERR_DEADLOCK);   /* would wait for a */
     mailbox_unlock(a);
-    CU_ASSERT_EQUAL(add(b, 1, 0), 1);
+    CU_ASSERT_EQUAL(mbfix_add(b, 1, 0), 1);
     mailbox_close(&a);
     mailbox_close(&b);
     free(dir);
@@ -1156,15 +1079,15 @@ static void test_same_process_locks(void)
 static void test_delete(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    add(mb, 1, 0);
-    add(mb, 2, MAILBOX_FLAG_DELETED);
+    struct mailbox *mb = mbfix_new(&dir);
+    mbfix_add(mb, 1, 0);
+    mbfix_add(mb, 2, MAILBOX_FLAG_DELETED);
     struct mailbox *other;
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &other), 0);
     CU_ASSERT_EQUAL(mailbox_delete(&mb), 0);
     CU_ASSERT_PTR_NULL(mb);
-    CU_ASSERT_FALSE(file_exists(dir, "cyrus.index"));
-    CU_ASSERT_FALSE(file_exists(dir, "1."));
+    CU_ASSERT_FALSE(mbfix_file_exists(dir, "cyrus.index"));
+    CU_ASSERT_FALSE(mbfix_file_exists(dir, "1."));
     /* the other handle learns it at its next lock */
     CU_ASSERT_EQUAL(mailbox_lock(other, MAILBOX_LOCK_SHARED), CYRERR_MAILBOX_NONEXISTENT);
     mailbox_close(&other);
@@ -1193,345 +1116,6 @@ static void test_delete(void)
     free(dir);
 }
 
-/* ---- concurrency ------------------------------------------------------------------------ */
-
-/* A child: `n` single appends, expunging every third of its own. */
-static void writer_child(const char *dir, int id, int n, int wfd)
-{
-    struct mailbox *mb;
-    if (mailbox_open_dir(dir, &mb)) _exit(10);
-    uint32_t mine[400];
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        char *text = make_msg(id * 10000 + i);
-        struct mailbox_append_msg m;
-        memset(&m, 0, sizeof(m));
-        m.data = text;
-        m.len = strlen(text);
-        struct mailbox_append_result res;
-        int r = mailbox_append(mb, &m, 1, 0, &res);
-        free(text);
-        if (r) _exit(11);
-        mine[k++] = res.first_uid;
-        uint32_t rec[2] = { res.first_uid, 0 };
-        if (i % 3 == 2) {
-            size_t ne = 0;
-            if (mailbox_expunge(mb, &mine[k - 2], 1, MAILBOX_EXPUNGE_ANY, NULL, NULL, &ne) || ne != 1)
-                _exit(12);
-            rec[1] = mine[k - 2];
-        }
-        if (write(wfd, rec, sizeof(rec)) != (ssize_t)sizeof(rec)) _exit(13);
-    }
-    mailbox_close(&mb);
-    _exit(0);
-}
-
-static void test_concurrent_writers_and_reader(void)
-{
-    char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    mailbox_close(&mb);
-    int pfd[2];
-    CU_ASSERT_EQUAL_FATAL(pipe(pfd), 0);
-    const int per = 60;
-    pid_t kids[2];
-    for (int c = 0; c < 2; c++) {
-        kids[c] = fork();
-        CU_ASSERT_FATAL(kids[c] >= 0);
-        if (kids[c] == 0) {
-            close(pfd[0]);
-            writer_child(dir, c + 1, per, pfd[1]);
-        }
-    }
-    close(pfd[1]);
-    CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
-    struct mailbox_view *v;
-    CU_ASSERT_EQUAL_FATAL(mailbox_view_open(mb, &v), 0);
-    /* the third process reads while they write */
-    int done = 0, bad = 0;
-    uint32_t reported_expunged = 0;
-    uint32_t seen_max = 0;
-    while (!done) {
-        struct mailbox_view_changes ch;
-        if (mailbox_view_update(v, MAILBOX_VIEW_EXPUNGE, &ch)) {
-            bad++;
-            break;
-        }
-        reported_expunged += (uint32_t)ch.nexpunged;
-        for (size_t i = 1; i < ch.nexpunged; i++)
-            if (ch.expunged_seqs[i] >= ch.expunged_seqs[i - 1]) bad++;
-        mailbox_view_changes_free(&ch);
-        for (uint32_t s = 1; s <= mailbox_view_count(v); s++) {
-            const struct mailbox_view_msg *m = mailbox_view_msg(v, s);
-            if (s > 1 && m->uid <= mailbox_view_msg(v, s - 1)->uid) bad++;
-            if (m->uid > seen_max) seen_max = m->uid;
-        }
-        int status;
-        done = 1;
-        for (int c = 0; c < 2; c++)
-            if (kids[c] > 0 && waitpid(kids[c], &status, WNOHANG) == kids[c]) {
-                CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-                kids[c] = 0;
-            }
-        for (int c = 0; c < 2; c++)
-            if (kids[c]) done = 0;
-        usleep(2000);
-    }
-    CU_ASSERT_EQUAL(bad, 0);
-    /* every acknowledged append is there, every acknowledged expunge gone */
-    uint32_t rec[2];
-    int napp = 0, nexp = 0;
-    CU_ASSERT_EQUAL(mailbox_lock(mb, MAILBOX_LOCK_SHARED), 0);
-    while (read(pfd[0], rec, sizeof(rec)) == (ssize_t)sizeof(rec)) {
-        struct mailbox_record r;
-        CU_ASSERT_EQUAL(mailbox_find_uid(mb, rec[0], &r), 0);
-        napp++;
-        if (rec[1]) {
-            nexp++;
-            CU_ASSERT_EQUAL(mailbox_find_uid(mb, rec[1], &r), 0);
-            CU_ASSERT_TRUE(r.system_flags & MAILBOX_FLAG_EXPUNGED);
-        }
-    }
-    struct mailbox_status st;
-    mailbox_status(mb, &st);
-    mailbox_unlock(mb);
-    close(pfd[0]);
-    CU_ASSERT_EQUAL(napp, 2 * per);
-    CU_ASSERT_EQUAL(st.exists, (uint32_t)(napp - nexp));
-    CU_ASSERT_EQUAL(st.uidnext, (uint32_t)napp + 1);
-    /* the view agrees with a fresh one */
-    CU_ASSERT_EQUAL(mailbox_view_update(v, MAILBOX_VIEW_EXPUNGE, NULL), 0);
-    struct mailbox_view *fresh;
-    CU_ASSERT_EQUAL_FATAL(mailbox_view_open(mb, &fresh), 0);
-    CU_ASSERT_EQUAL(mailbox_view_count(v), mailbox_view_count(fresh));
-    for (uint32_t s = 1; s <= mailbox_view_count(fresh) && s <= mailbox_view_count(v); s++) {
-        const struct mailbox_view_msg *a = mailbox_view_msg(v, s), *b = mailbox_view_msg(fresh, s);
-        CU_ASSERT_EQUAL(a->uid, b->uid);
-        CU_ASSERT_EQUAL(a->modseq, b->modseq);
-    }
-    mailbox_view_free(&fresh);
-    mailbox_view_free(&v);
-    mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
-    free(dir);
-}
-
-/* Several processes appending single messages at once: all get distinct
- * UIDs, and batches are committed together (fewer MODSEQs than messages
- * when they overlap: logged, since timing decides). */
-static void test_group_commit(void)
-{
-    char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    mailbox_close(&mb);
-    const int kids = 4, per = 25;
-    pid_t pids[4];
-    for (int c = 0; c < kids; c++) {
-        pids[c] = fork();
-        CU_ASSERT_FATAL(pids[c] >= 0);
-        if (pids[c] == 0) {
-            struct mailbox *m;
-            if (mailbox_open_dir(dir, &m)) _exit(10);
-            for (int i = 0; i < per; i++)
-                if (add(m, c * 1000 + i, 0) == 0) _exit(11);
-            mailbox_close(&m);
-            _exit(0);
-        }
-    }
-    for (int c = 0; c < kids; c++) {
-        int status;
-        CU_ASSERT_EQUAL(waitpid(pids[c], &status, 0), pids[c]);
-        CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-    CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
-    struct mailbox_status st = status_of(mb);
-    CU_ASSERT_EQUAL(st.exists, (uint32_t)(kids * per));
-    CU_ASSERT_EQUAL(st.uidnext, (uint32_t)(kids * per) + 1);
-    fprintf(stderr, "  %d messages in %llu transactions\n", kids * per,
-            (unsigned long long)(st.highestmodseq - 1));
-    CU_ASSERT_TRUE(st.highestmodseq - 1 <= (uint64_t)(kids * per));
-    mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
-    free(dir);
-}
-
-/* Published batches in the queue (q. and m. entries). */
-static int queued_batches(const char *dir)
-{
-    char *q = xasprintf("%s/%s", dir, MBX_QUEUE_DIR);
-    DIR *d = opendir(q);
-    free(q);
-    if (!d) return 0;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if ((de->d_name[0] == 'q' || de->d_name[0] == 'm') && de->d_name[1] == '.') n++;
-    closedir(d);
-    return n;
-}
-
-/* A child of test_shared_commit: `per` appends (child 0 two messages a
- * call, child 1 with a keyword, the others one plain message), each
- * acknowledged UID reported as {uid, pid}. */
-static void shared_commit_child(const char *dir, int id, int per, int wfd, int gofd)
-{
-    struct mailbox *mb;
-    if (mailbox_open_dir(dir, &mb)) _exit(10);
-    char c = 'r';
-    if (write(wfd, &c, 1) != 1) _exit(9);   /* ready */
-    if (read(gofd, &c, 1) < 0) _exit(9);    /* EOF: the parent holds the lock */
-    close(gofd);
-    for (int i = 0; i < per; i++) {
-        size_t n = id == 0 ? 2 : 1;
-        char *texts[2];
-        struct mailbox_append_msg m[2];
-        memset(m, 0, sizeof(m));
-        const char *kw[1] = { "$Shared" };
-        for (size_t k = 0; k < n; k++) {
-            texts[k] = make_msg(id * 10000 + i * 2 + (int)k);
-            m[k].data = texts[k];
-            m[k].len = strlen(texts[k]);
-            if (id == 1) {
-                m[k].keywords = kw;
-                m[k].nkeywords = 1;
-            }
-        }
-        struct mailbox_append_result res;
-        int r = mailbox_append(mb, m, n, 0, &res);
-        for (size_t k = 0; k < n; k++) free(texts[k]);
-        if (r || res.last_uid - res.first_uid + 1 != n) _exit(11);
-        for (uint32_t u = res.first_uid; u <= res.last_uid; u++) {
-            uint32_t rec[2] = { u, (uint32_t)getpid() };
-            if (write(wfd, rec, sizeof(rec)) != (ssize_t)sizeof(rec)) _exit(12);
-        }
-    }
-    mailbox_close(&mb);
-    _exit(0);
-}
-
-/* Appenders that find the lock taken stage their batches, and one commit
- * carries all of them (the shared-commit path, one-message entries and
- * described batches mixed); then they go on appending side by side.
- * Every acknowledged UID is there once, written by the process told so. */
-static void test_shared_commit(void)
-{
-    char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    add(mb, 1, 0);
-    enum { KIDS = 5, PER = 20 };
-    int pfd[2], go[2];
-    CU_ASSERT_EQUAL_FATAL(pipe(pfd), 0);
-    CU_ASSERT_EQUAL_FATAL(pipe(go), 0);
-    pid_t pids[KIDS];
-    for (int c = 0; c < KIDS; c++) {
-        pids[c] = fork();
-        CU_ASSERT_FATAL(pids[c] >= 0);
-        if (pids[c] == 0) {
-            close(pfd[0]);
-            close(go[1]);
-            shared_commit_child(dir, c, PER, pfd[1], go[0]);
-        }
-    }
-    close(pfd[1]);
-    close(go[0]);
-    for (int c = 0; c < KIDS; c++) {
-        char ready;
-        CU_ASSERT_EQUAL_FATAL(read(pfd[0], &ready, 1), 1);
-    }
-    /* hold the lock until every child has staged its first batch (the
-     * children were forked before it was taken: a handle locked at fork
-     * time would be one of theirs too) */
-    CU_ASSERT_EQUAL_FATAL(mailbox_lock(mb, MAILBOX_LOCK_EXCLUSIVE), 0);
-    close(go[1]);
-    int staged = 0;
-    for (int t = 0; t < 2000 && (staged = queued_batches(dir)) < KIDS; t++) usleep(5000);
-    CU_ASSERT_EQUAL(staged, KIDS);
-    mailbox_unlock(mb);
-
-    uint32_t rec[2];
-    int got = 0, dups = 0, wrong = 0;
-    unsigned char seen[KIDS * PER * 2 + 2];
-    memset(seen, 0, sizeof(seen));
-    while (read(pfd[0], rec, sizeof(rec)) == (ssize_t)sizeof(rec)) {
-        got++;
-        if (rec[0] < 2 || rec[0] >= sizeof(seen)) {
-            wrong++;
-            continue;
-        }
-        if (seen[rec[0]]++) dups++;
-    }
-    close(pfd[0]);
-    for (int c = 0; c < KIDS; c++) {
-        int status;
-        CU_ASSERT_EQUAL(waitpid(pids[c], &status, 0), pids[c]);
-        CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-    const int total = (KIDS + 1) * PER;   /* child 0 appends two a call */
-    CU_ASSERT_EQUAL(got, total);
-    CU_ASSERT_EQUAL(dups, 0);
-    CU_ASSERT_EQUAL(wrong, 0);
-
-    /* every acknowledged UID has its record, written by that process;
-     * the first commit after the lock was released carried every child's
-     * batch: KIDS batches, KIDS + 1 records, one MODSEQ */
-    CU_ASSERT_EQUAL_FATAL(mailbox_lock(mb, MAILBOX_LOCK_SHARED), 0);
-    struct mailbox_status st;
-    mailbox_status(mb, &st);
-    CU_ASSERT_EQUAL(st.exists, (uint32_t)total + 1);
-    CU_ASSERT_EQUAL(st.uidnext, (uint32_t)total + 2);
-    int pid_match = 0;
-    uint32_t first_modseq_count = 0;
-    struct mailbox_record r0;
-    CU_ASSERT_EQUAL_FATAL(mailbox_find_uid(mb, 2, &r0), 0);
-    for (uint32_t u = 2; u < st.uidnext; u++) {
-        struct mailbox_record r;
-        CU_ASSERT_EQUAL_FATAL(mailbox_find_uid(mb, u, &r), 0);
-        if (r.modseq == r0.modseq) first_modseq_count++;
-        for (int c = 0; c < KIDS; c++)
-            if ((pid_t)(r.append_id >> 32) == pids[c]) pid_match++;
-    }
-    mailbox_unlock(mb);
-    CU_ASSERT_EQUAL(pid_match, total);
-    CU_ASSERT_EQUAL(first_modseq_count, (uint32_t)KIDS + 1);
-    fprintf(stderr, "  %d messages in %llu transactions\n", total,
-            (unsigned long long)(st.highestmodseq - 2));
-    CU_ASSERT_TRUE(st.highestmodseq - 2 < (uint64_t)(KIDS * PER));
-    /* nothing is left in the queue */
-    CU_ASSERT_EQUAL(queued_batches(dir), 0);
-    mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
-    free(dir);
-}
-
-/* A queued batch of a process that died is dropped, not committed. */
-static void test_dead_appender(void)
-{
-    char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    add(mb, 1, 0);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) _exit(0);
-    int status;
-    waitpid(pid, &status, 0);
-    char *q = xasprintf("%s/cyrus.queue/q.0000000000000001.%d.1", dir, (int)pid);
-    char *s = xasprintf("%s/cyrus.queue/s.0000000000000001.%d.1.0", dir, (int)pid);
-    FILE *f = fopen(q, "w");
-    fputs("CYRQ0001 whatever", f);
-    fclose(f);
-    f = fopen(s, "w");
-    fclose(f);
-    CU_ASSERT_EQUAL(add(mb, 2, 0), 2);
-    struct stat st;
-    CU_ASSERT_EQUAL(stat(q, &st), -1);
-    CU_ASSERT_EQUAL(stat(s, &st), -1);
-    CU_ASSERT_EQUAL(status_of(mb).exists, 2);
-    mailbox_close(&mb);
-    free(q);
-    free(s);
-    free(dir);
-}
-
 void register_tests(void)
 {
     CU_pSuite s = harness_suite("mailbox_format", NULL, NULL);
@@ -1555,9 +1139,4 @@ void register_tests(void)
     ADD_TEST(s, test_view_follows_rewrite);
     ADD_TEST(s, test_same_process_locks);
     ADD_TEST(s, test_delete);
-    s = harness_suite("mailbox_concurrency", NULL, NULL);
-    ADD_TEST(s, test_concurrent_writers_and_reader);
-    ADD_TEST(s, test_group_commit);
-    ADD_TEST(s, test_shared_commit);
-    ADD_TEST(s, test_dead_appender);
 }

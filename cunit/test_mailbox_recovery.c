@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "cunit/harness.h"
+#include "cunit/mailbox_fixture.h"
 #include "error.h"
 #include "strarray.h"
 #include "xmalloc.h"
@@ -24,94 +25,13 @@
 #include "imap/store/msgcache.h"
 #include "imap/store/quota.h"
 
-/* ---- helpers ------------------------------------------------------------ */
-
-static int dircount;
-
-/* A fresh directory path (not created) under the harness tmpdir. */
-static char *fresh_dir(void)
-{
-    return xasprintf("%s/mb%d/user/test", harness_tmpdir(), ++dircount);
-}
-
-static char *make_msg(int i)
-{
-    return xasprintf("From: a%d@example.org\r\nTo: b@example.org\r\nSubject: message %d\r\n"
-                     "Message-ID: <%d@test>\r\n\r\nbody of message %d\r\nline two\r\n",
-                     i, i, i, i);
-}
-
-static struct mailbox *new_mailbox(char **dirp)
-{
-    char *dir = fresh_dir();
-    struct mailbox *mb = NULL;
-    CU_ASSERT_EQUAL_FATAL(mailbox_create_dir(dir, "user.test", NULL, &mb), 0);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(mb);
-    if (dirp) *dirp = dir;
-    else free(dir);
-    return mb;
-}
-
-/* Append message i with flags; returns the UID (0 on failure). */
-static uint32_t add(struct mailbox *mb, int i, uint32_t flags)
-{
-    char *text = make_msg(i);
-    struct mailbox_append_msg m;
-    memset(&m, 0, sizeof(m));
-    m.data = text;
-    m.len = strlen(text);
-    m.system_flags = flags;
-    struct mailbox_append_result res;
-    int r = mailbox_append(mb, &m, 1, 0, &res);
-    free(text);
-    CU_ASSERT_EQUAL(r, 0);
-    if (r) return 0;
-    CU_ASSERT_EQUAL(res.first_uid, res.last_uid);
-    return res.first_uid;
-}
-
-static struct mailbox_status status_of(struct mailbox *mb)
-{
-    struct mailbox_status st;
-    CU_ASSERT_EQUAL(mailbox_lock(mb, MAILBOX_LOCK_SHARED), 0);
-    mailbox_status(mb, &st);
-    mailbox_unlock(mb);
-    return st;
-}
-
-static int file_exists(const char *dir, const char *name)
-{
-    char *p = xasprintf("%s/%s", dir, name);
-    struct stat st;
-    int r = stat(p, &st) == 0;
-    free(p);
-    return r;
-}
-
-static void collect_fix(void *rock, const char *text)
-{
-    strarray_append((struct strarray *)rock, text);
-}
-
-static unsigned reconstruct_dry(const char *dir)
-{
-    unsigned n = 99;
-    struct strarray fixes = { 0 };
-    strarray_init(&fixes);
-    CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, MAILBOX_RECONSTRUCT_DRYRUN, collect_fix,
-                                        &fixes, &n), 0);
-    for (int i = 0; i < fixes.count; i++) fprintf(stderr, "  fix: %s\n", strarray_nth(&fixes, i));
-    strarray_free(&fixes);
-    return n;
-}
-
 /* ---- recovery -------------------------------------------------------------------------- */
 
 static void test_recover_dirty(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    for (int i = 1; i <= 4; i++) add(mb, i, 0);
+    struct mailbox *mb = mbfix_new(&dir);
+    for (int i = 1; i <= 4; i++) mbfix_add(mb, i, 0);
     /* a writer "dies" in the middle of a flag change: DIRTY header, one
      * record rewritten, counts not updated, garbage past the end */
     CU_ASSERT_EQUAL(mailbox_lock(mb, MAILBOX_LOCK_EXCLUSIVE), 0);
@@ -137,7 +57,7 @@ static void test_recover_dirty(void)
     /* a reader repairs it */
     struct mailbox *r2;
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &r2), 0);
-    struct mailbox_status st = status_of(r2);
+    struct mailbox_status st = mbfix_status(r2);
     CU_ASSERT_EQUAL(st.seen, 1);
     CU_ASSERT_EQUAL(st.highestmodseq, st0.highestmodseq + 1);
     CU_ASSERT_EQUAL(st.num_records, 4);
@@ -146,19 +66,19 @@ static void test_recover_dirty(void)
     CU_ASSERT_EQUAL(stat(ipath, &fs), 0);
     CU_ASSERT_EQUAL(fs.st_size, MBX_HEADER_SIZE + 4 * MBX_RECORD_SIZE);
     free(ipath);
-    CU_ASSERT_EQUAL(add(r2, 5, 0), 5);
+    CU_ASSERT_EQUAL(mbfix_add(r2, 5, 0), 5);
     mailbox_close(&r2);
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     free(dir);
 }
 
 static void test_recover_reboot(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    add(mb, 1, 0);
-    add(mb, 2, 0);
+    struct mailbox *mb = mbfix_new(&dir);
+    mbfix_add(mb, 1, 0);
+    mbfix_add(mb, 2, 0);
     mailbox_close(&mb);
     /* a power cut left a message file that no record names, and temp files */
     char *stray = xasprintf("%s/9.", dir);
@@ -174,7 +94,7 @@ static void test_recover_reboot(void)
     struct stat st;
     CU_ASSERT_EQUAL(stat(stray, &st), -1);
     CU_ASSERT_EQUAL(stat(tmp, &st), -1);
-    CU_ASSERT_EQUAL(status_of(mb).exists, 2);
+    CU_ASSERT_EQUAL(mbfix_status(mb).exists, 2);
     mailbox_close(&mb);
     mailbox_io_set_bootid(0);
     CU_ASSERT_EQUAL(mailbox_io_bootid(), real);
@@ -186,9 +106,9 @@ static void test_recover_reboot(void)
 static void test_recover_torn_header(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    add(mb, 1, 0);
-    add(mb, 2, 0);
+    struct mailbox *mb = mbfix_new(&dir);
+    mbfix_add(mb, 1, 0);
+    mbfix_add(mb, 2, 0);
     CU_ASSERT_EQUAL(mailbox_lock(mb, MAILBOX_LOCK_SHARED), 0);
     int slot = mb->slot;
     mailbox_unlock(mb);
@@ -201,12 +121,12 @@ static void test_recover_torn_header(void)
     memset(z, 0xff, sizeof(z));
     CU_ASSERT_EQUAL(pwrite(fd, z, sizeof(z), slot * MBX_SLOT_SIZE + 40), (ssize_t)sizeof(z));
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
-    struct mailbox_status st = status_of(mb);
+    struct mailbox_status st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.exists, 1);    /* the last append was not committed */
     CU_ASSERT_EQUAL(st.uidnext, 2);
     mailbox_close(&mb);
-    CU_ASSERT_FALSE(file_exists(dir, "2."));   /* its file is a stray now */
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_FALSE(mbfix_file_exists(dir, "2."));   /* its file is a stray now */
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     /* both slots gone: corrupt, until reconstruct */
     char big[MBX_HEADER_SIZE];
     memset(big, 0, sizeof(big));
@@ -216,14 +136,14 @@ static void test_recover_torn_header(void)
     struct strarray fixes;
     strarray_init(&fixes);
     unsigned n = 0;
-    CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, 0, collect_fix, &fixes, &n), 0);
+    CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, 0, mbfix_collect_fix, &fixes, &n), 0);
     CU_ASSERT_TRUE(n >= 1);
     strarray_free(&fixes);
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
-    CU_ASSERT_EQUAL(status_of(mb).exists, 1);
-    CU_ASSERT_EQUAL(add(mb, 3, 0), 2);
+    CU_ASSERT_EQUAL(mbfix_status(mb).exists, 1);
+    CU_ASSERT_EQUAL(mbfix_add(mb, 3, 0), 2);
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     free(ipath);
     free(dir);
 }
@@ -234,9 +154,9 @@ static void test_recover_torn_header(void)
 static void test_recover_power_cut(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    add(mb, 1, 0);
-    add(mb, 2, 0);
+    struct mailbox *mb = mbfix_new(&dir);
+    mbfix_add(mb, 1, 0);
+    mbfix_add(mb, 2, 0);
     mailbox_close(&mb);
     /* what the disk kept: message 2 empty (its data never written) */
     char *p2 = xasprintf("%s/2.", dir);
@@ -244,14 +164,14 @@ static void test_recover_power_cut(void)
     uint64_t real = mailbox_io_bootid();
     mailbox_io_set_bootid(real ^ 0x5555);
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
-    struct mailbox_status st = status_of(mb);
+    struct mailbox_status st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.exists, 1);
     CU_ASSERT_EQUAL(st.uidnext, 2);
-    CU_ASSERT_FALSE(file_exists(dir, "2."));
-    CU_ASSERT_EQUAL(add(mb, 3, 0), 2);
-    add(mb, 4, 0);
+    CU_ASSERT_FALSE(mbfix_file_exists(dir, "2."));
+    CU_ASSERT_EQUAL(mbfix_add(mb, 3, 0), 2);
+    mbfix_add(mb, 4, 0);
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
 
     /* the same with the cache record lost */
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
@@ -266,23 +186,23 @@ static void test_recover_power_cut(void)
     close(fd);
     mailbox_io_set_bootid(real ^ 0x6666);
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
-    st = status_of(mb);
+    st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.exists, 2);      /* 1 and 2; 3 is the last: undone */
     CU_ASSERT_EQUAL(st.uidnext, 3);
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
 
     /* damage in an older transaction is not the reboot's business */
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
-    add(mb, 5, 0);
+    mbfix_add(mb, 5, 0);
     mailbox_close(&mb);
     char *p1 = xasprintf("%s/1.", dir);
     CU_ASSERT_EQUAL(truncate(p1, 3), 0);
     mailbox_io_set_bootid(real ^ 0x7777);
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
-    CU_ASSERT_EQUAL(status_of(mb).exists, 3);
+    CU_ASSERT_EQUAL(mbfix_status(mb).exists, 3);
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 1);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 1);
     mailbox_io_set_bootid(0);
     free(p1);
     free(p2);
@@ -298,16 +218,16 @@ static void test_recover_power_cut(void)
 static void test_io_faults(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    for (int i = 1; i <= 3; i++) add(mb, i, 0);
+    struct mailbox *mb = mbfix_new(&dir);
+    for (int i = 1; i <= 3; i++) mbfix_add(mb, i, 0);
     long before = mailbox_io_ops();
-    add(mb, 4, 0);
+    mbfix_add(mb, 4, 0);
     long per_append = mailbox_io_ops() - before;
     CU_ASSERT_TRUE(per_append >= 8);
     int failures = 0;
     for (long k = 1; k <= per_append + 3; k++) {
-        struct mailbox_status st0 = status_of(mb);
-        char *text = make_msg((int)(100 + k));
+        struct mailbox_status st0 = mbfix_status(mb);
+        char *text = mbfix_msg((int)(100 + k));
         struct mailbox_append_msg m;
         memset(&m, 0, sizeof(m));
         m.data = text;
@@ -317,7 +237,7 @@ static void test_io_faults(void)
         int r = mailbox_append(mb, &m, 1, 0, &res);
         int fired = mailbox_io_fault_fired();
         mailbox_io_fail_at(0, 0);
-        struct mailbox_status st = status_of(mb);
+        struct mailbox_status st = mbfix_status(mb);
         if (r) {
             failures++;
             CU_ASSERT_TRUE(fired);
@@ -328,7 +248,7 @@ static void test_io_faults(void)
             CU_ASSERT_EQUAL(res.first_uid, st.uidnext - 1);
         }
         free(text);
-        CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+        CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     }
     CU_ASSERT_TRUE(failures >= per_append - 3);
 
@@ -342,20 +262,20 @@ static void test_io_faults(void)
         int r = mailbox_store(mb, uids, 3, MAILBOX_STORE_REPLACE, &fl, 0, NULL, NULL, NULL);
         (void)r;
         mailbox_io_fail_at(0, 0);
-        CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+        CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
         mailbox_io_fail_at(k, EIO);
         r = mailbox_expunge(mb, NULL, 0, 0, NULL, NULL, NULL);
         mailbox_io_fail_at(0, 0);
-        CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+        CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
         mailbox_io_fail_at(k, EIO);
         struct mailbox_cleanup_stats cs;
         r = mailbox_cleanup(mb, MAILBOX_CLEANUP_COMPACT, &cs);
         mailbox_io_fail_at(0, 0);
-        CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
-        add(mb, (int)(200 + k), MAILBOX_FLAG_DELETED);
+        CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
+        mbfix_add(mb, (int)(200 + k), MAILBOX_FLAG_DELETED);
     }
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     free(dir);
 }
 
@@ -381,7 +301,7 @@ static int append_queued_with_fault(struct mailbox *mb, const char *dir, long k,
     CU_ASSERT_EQUAL(read(pfd[0], &c, 1), 1);
     close(pfd[0]);
     const char *kw[] = { "$Queued" };
-    char *text = make_msg((int)(300 + k));
+    char *text = mbfix_msg((int)(300 + k));
     struct mailbox_append_msg m;
     memset(&m, 0, sizeof(m));
     m.data = text;
@@ -408,8 +328,8 @@ static int append_queued_with_fault(struct mailbox *mb, const char *dir, long k,
 static void test_io_faults_queued(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    add(mb, 1, 0);
+    struct mailbox *mb = mbfix_new(&dir);
+    mbfix_add(mb, 1, 0);
     for (int full = 0; full <= 1; full++) {
         long ops = 0;
         struct mailbox_append_result res;
@@ -419,9 +339,9 @@ static void test_io_faults_queued(void)
         CU_ASSERT_TRUE(ops >= 8);
         int failures = 0;
         for (long k = 1; k <= ops + 1; k++) {
-            struct mailbox_status st0 = status_of(mb);
+            struct mailbox_status st0 = mbfix_status(mb);
             int r = append_queued_with_fault(mb, dir, k, full, &res, NULL);
-            struct mailbox_status st = status_of(mb);
+            struct mailbox_status st = mbfix_status(mb);
             if (r) {
                 failures++;
                 CU_ASSERT_EQUAL(st.exists, st0.exists);
@@ -429,17 +349,17 @@ static void test_io_faults_queued(void)
                 CU_ASSERT_EQUAL(st.exists, st0.exists + 1);
                 CU_ASSERT_EQUAL(res.first_uid, st.uidnext - 1);
             }
-            CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+            CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
         }
         CU_ASSERT_TRUE(failures >= ops - 3);
     }
     /* nothing stays behind in the queue */
-    CU_ASSERT_NOT_EQUAL(add(mb, 999, 0), 0);
+    CU_ASSERT_NOT_EQUAL(mbfix_add(mb, 999, 0), 0);
     mailbox_close(&mb);
     char *cmd = xasprintf("test -z \"$(ls -A %s/cyrus.queue)\"", dir);
     CU_ASSERT_EQUAL(system(cmd), 0);
     free(cmd);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     free(dir);
 }
 
@@ -448,8 +368,8 @@ static void test_io_faults_queued(void)
 static void test_reconstruct(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    for (int i = 1; i <= 6; i++) add(mb, i, i == 2 ? MAILBOX_FLAG_FLAGGED : 0);
+    struct mailbox *mb = mbfix_new(&dir);
+    for (int i = 1; i <= 6; i++) mbfix_add(mb, i, i == 2 ? MAILBOX_FLAG_FLAGGED : 0);
     CU_ASSERT_EQUAL(mailbox_lock(mb, MAILBOX_LOCK_SHARED), 0);
     struct mailbox_record rec2;
     CU_ASSERT_EQUAL(mailbox_find_uid(mb, 2, &rec2), 0);
@@ -457,7 +377,7 @@ static void test_reconstruct(void)
     CU_ASSERT_EQUAL(mailbox_find_uid(mb, 4, &rec4), 0);
     mailbox_unlock(mb);
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
 
     /* damage: a file gone, a file without record, a changed file, a bad
      * cache record */
@@ -466,7 +386,7 @@ static void test_reconstruct(void)
     char *p5 = xasprintf("%s/5.", dir);
     char *pc = xasprintf("%s/cyrus.cache", dir);
     CU_ASSERT_EQUAL(unlink(p3), 0);
-    char *text9 = make_msg(9);
+    char *text9 = mbfix_msg(9);
     FILE *f = fopen(p9, "w");
     fputs(text9, f);
     fclose(f);
@@ -480,7 +400,7 @@ static void test_reconstruct(void)
     struct strarray fixes;
     strarray_init(&fixes);
     unsigned n = 0;
-    CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, MAILBOX_RECONSTRUCT_DRYRUN, collect_fix,
+    CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, MAILBOX_RECONSTRUCT_DRYRUN, mbfix_collect_fix,
                                         &fixes, &n), 0);
     CU_ASSERT_EQUAL(n, 4);
     CU_ASSERT_EQUAL(fixes.count, 4);
@@ -490,13 +410,13 @@ static void test_reconstruct(void)
     CU_ASSERT_EQUAL(strarray_find(&fixes, "uid 4: cache record damaged: rebuilt", 0) >= 0, 1);
     strarray_free(&fixes);
     /* the dry run changed nothing */
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 4);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 4);
 
     CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, 0, NULL, NULL, &n), 0);
     CU_ASSERT_EQUAL(n, 4);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
-    struct mailbox_status st = status_of(mb);
+    struct mailbox_status st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.exists, 6);    /* 1 2 4 5 6 9 */
     CU_ASSERT_EQUAL(st.uidnext, 10);
     CU_ASSERT_EQUAL(st.flagged, 1);   /* uid 2 kept its flag */
@@ -527,9 +447,9 @@ static void test_reconstruct(void)
     CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, 0, NULL, NULL, &n), CYRERR_BADARGS);
     CU_ASSERT_EQUAL(mailbox_reconstruct(dir, "user.test", 0, NULL, NULL, &n), 0);
     CU_ASSERT_TRUE(n >= 2);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
-    CU_ASSERT_EQUAL(status_of(mb).exists, 6);
+    CU_ASSERT_EQUAL(mbfix_status(mb).exists, 6);
     CU_ASSERT_STRING_EQUAL(mailbox_name(mb), "user.test");
     mailbox_close(&mb);
 
@@ -555,13 +475,13 @@ static void test_reconstruct(void)
  * keyword names are gone with the file, so their bits are cleared. */
 static void test_reconstruct_lost_header(void)
 {
-    char *dir = fresh_dir();
+    char *dir = mbfix_dir();
     struct mailbox_create_params cp = { "0123abcd-known", 0, NULL, 0 };
     struct mailbox *mb = NULL;
     CU_ASSERT_EQUAL_FATAL(mailbox_create_dir(dir, "user.test", &cp, &mb), 0);
-    add(mb, 1, MAILBOX_FLAG_SEEN);
-    add(mb, 2, MAILBOX_FLAG_FLAGGED | MAILBOX_FLAG_ANSWERED);
-    char *text = make_msg(3);
+    mbfix_add(mb, 1, MAILBOX_FLAG_SEEN);
+    mbfix_add(mb, 2, MAILBOX_FLAG_FLAGGED | MAILBOX_FLAG_ANSWERED);
+    char *text = mbfix_msg(3);
     static const char *const kw[] = { "$Label1", "Work" };
     struct mailbox_append_msg m;
     memset(&m, 0, sizeof(m));
@@ -589,12 +509,12 @@ static void test_reconstruct_lost_header(void)
     CU_ASSERT_EQUAL(mailbox_reconstruct_entry(dir, "user.test", "two words", 0, NULL, NULL, &n),
                     CYRERR_BADARGS);
     CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, 0, NULL, NULL, &n), CYRERR_BADARGS);
-    CU_ASSERT_FALSE(file_exists(dir, "cyrus.header"));
+    CU_ASSERT_FALSE(mbfix_file_exists(dir, "cyrus.header"));
 
     struct strarray fixes;
     strarray_init(&fixes);
     CU_ASSERT_EQUAL(mailbox_reconstruct_entry(dir, "user.test", "0123abcd-known",
-                                              MAILBOX_RECONSTRUCT_DRYRUN, collect_fix, &fixes,
+                                              MAILBOX_RECONSTRUCT_DRYRUN, mbfix_collect_fix, &fixes,
                                               &n), 0);
     CU_ASSERT_EQUAL(n, 3);
     CU_ASSERT_EQUAL(fixes.count, 3);
@@ -603,19 +523,19 @@ static void test_reconstruct_lost_header(void)
     CU_ASSERT_TRUE(strarray_find(&fixes, "2 keyword names missing from cyrus.header: "
                                          "unrecoverable, their flags cleared", 0) >= 0);
     CU_ASSERT_TRUE(strarray_find(&fixes, "uid 3: keyword bits without a name cleared", 0) >= 0);
-    CU_ASSERT_FALSE(file_exists(dir, "cyrus.header"));   /* dry run */
+    CU_ASSERT_FALSE(mbfix_file_exists(dir, "cyrus.header"));   /* dry run */
     strarray_free(&fixes);
 
     CU_ASSERT_EQUAL(mailbox_reconstruct_entry(dir, "user.test", "0123abcd-known", 0, NULL,
                                               NULL, &n), 0);
     CU_ASSERT_EQUAL(n, 3);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
     CU_ASSERT_STRING_EQUAL(mailbox_uniqueid(mb), "0123abcd-known");
     CU_ASSERT_STRING_EQUAL(mailbox_name(mb), "user.test");
     CU_ASSERT_PTR_NULL(mailbox_quotaroot(mb));
     CU_ASSERT_EQUAL(mailbox_num_keywords(mb), 0);
-    struct mailbox_status st = status_of(mb);
+    struct mailbox_status st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.exists, 3);
     CU_ASSERT_EQUAL(st.seen, 1);
     CU_ASSERT_EQUAL(st.flagged, 1);
@@ -644,7 +564,7 @@ static void test_reconstruct_lost_header(void)
     CU_ASSERT_EQUAL(bit, 0);
     mailbox_unlock(mb);
     mailbox_close(&mb);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
 
     /* a header that cannot be read is not replaced */
     char *pa = xasprintf("%s/header.away", dir);
@@ -654,7 +574,7 @@ static void test_reconstruct_lost_header(void)
                                               NULL, &n), CYRERR_IO);
     CU_ASSERT_EQUAL(rmdir(ph), 0);
     CU_ASSERT_EQUAL(rename(pa, ph), 0);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     free(pa);
     free(ph);
     free(dir);
@@ -666,9 +586,9 @@ static void test_reconstruct_lost_header(void)
 static void test_reconstruct_ignores_non_files(void)
 {
     char *dir;
-    struct mailbox *mb = new_mailbox(&dir);
-    add(mb, 1, 0);
-    add(mb, 2, MAILBOX_FLAG_SEEN);
+    struct mailbox *mb = mbfix_new(&dir);
+    mbfix_add(mb, 1, 0);
+    mbfix_add(mb, 2, MAILBOX_FLAG_SEEN);
     mailbox_close(&mb);
     char *p7 = xasprintf("%s/7.", dir);
     char *p7f = xasprintf("%s/7./cyrus.header", dir);
@@ -679,7 +599,7 @@ static void test_reconstruct_ignores_non_files(void)
     fputs("a child's\n", f);
     fclose(f);
     CU_ASSERT_EQUAL(mkfifo(p8, 0600), 0);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     unsigned n = 9;
     CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, 0, NULL, NULL, &n), 0);
     CU_ASSERT_EQUAL(n, 0);
@@ -689,19 +609,19 @@ static void test_reconstruct_ignores_non_files(void)
     CU_ASSERT_EQUAL(unlink(pi), 0);
     struct strarray fixes;
     strarray_init(&fixes);
-    CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, 0, collect_fix, &fixes, &n), 0);
+    CU_ASSERT_EQUAL(mailbox_reconstruct(dir, NULL, 0, mbfix_collect_fix, &fixes, &n), 0);
     CU_ASSERT_EQUAL(n, 3);
     CU_ASSERT_TRUE(strarray_find(&fixes, "uid 1: message file without record: added", 0) >= 0);
     CU_ASSERT_TRUE(strarray_find(&fixes, "uid 2: message file without record: added", 0) >= 0);
     strarray_free(&fixes);
-    CU_ASSERT_EQUAL(reconstruct_dry(dir), 0);
+    CU_ASSERT_EQUAL(mbfix_reconstruct_dry(dir), 0);
     CU_ASSERT_EQUAL_FATAL(mailbox_open_dir(dir, &mb), 0);
-    struct mailbox_status st = status_of(mb);
+    struct mailbox_status st = mbfix_status(mb);
     CU_ASSERT_EQUAL(st.exists, 2);
     CU_ASSERT_EQUAL(st.uidnext, 3);
     mailbox_close(&mb);
-    CU_ASSERT_TRUE(file_exists(dir, "7./cyrus.header"));
-    CU_ASSERT_TRUE(file_exists(dir, "8."));
+    CU_ASSERT_TRUE(mbfix_file_exists(dir, "7./cyrus.header"));
+    CU_ASSERT_TRUE(mbfix_file_exists(dir, "8."));
     free(pi);
     free(p8);
     free(p7f);
