@@ -80,6 +80,22 @@ def raw_login(env, m, user):
     return r
 
 
+def raw_ok(r, line):
+    """Send `line` on a RawImap session; assert OK; (untagged, tagged)."""
+    lines, t = r.cmd(line)
+    assert " OK " in t, (line, t)
+    return lines, t
+
+
+def raw_answer(r, line, kind="NO", code=None):
+    """Send `line`; assert the tagged reply is `kind` (with [code]); it."""
+    lines, t = r.cmd(line)
+    assert (" %s " % kind) in t, (line, t)
+    if code:
+        assert ("[%s]" % code) in t, (line, t)
+    return t
+
+
 def port_of(m, name="imap"):
     for s in m.services:
         if s.name == name:

@@ -13,7 +13,8 @@ import re
 import pytest
 
 import util
-from imapd_fixtures import USERS, ImapEnv, imap_services, message, raw_login, serve_module
+from imapd_fixtures import (USERS, ImapEnv, imap_services, message, raw_answer, raw_login,
+                            raw_ok, serve_module)
 
 CMU = "/shared/vendor/cmu/cyrus-imapd"
 
@@ -54,18 +55,8 @@ def get(r, args):
     return metadata(lines), t
 
 
-def ok(r, line):
-    lines, t = r.cmd(line)
-    assert " OK " in t, (line, t)
-    return lines, t
-
-
-def answer(r, line, kind="NO", code=None):
-    lines, t = r.cmd(line)
-    assert (" %s " % kind) in t, (line, t)
-    if code:
-        assert ("[%s]" % code) in t, (line, t)
-    return t
+ok = raw_ok
+answer = raw_answer
 
 
 def test_capability_and_set_get(server):

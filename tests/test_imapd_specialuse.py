@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from imapd_fixtures import imap_services, raw_login, serve_module
+from imapd_fixtures import imap_services, raw_answer, raw_login, raw_ok, serve_module
 
 ENTRY = "/private/specialuse"
 
@@ -25,18 +25,8 @@ def server(cyrus_build):
 login = raw_login
 
 
-def ok(r, line):
-    lines, t = r.cmd(line)
-    assert " OK " in t, (line, t)
-    return lines, t
-
-
-def answer(r, line, kind="NO", code=None):
-    lines, t = r.cmd(line)
-    assert (" %s " % kind) in t, (line, t)
-    if code:
-        assert ("[%s]" % code) in t, (line, t)
-    return t
+ok = raw_ok
+answer = raw_answer
 
 
 def listing(r, line="LIST \"\" \"*\""):
